@@ -1,0 +1,187 @@
+//! Running one export call under its limits, and turning how it ended into a typed result.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::{Engine, Store, Trap};
+
+use crate::answer::Bounded;
+use crate::error::PluginError;
+use crate::permit::Permit;
+use crate::sandbox::{self, State, StoreSpec};
+use crate::types::{Diagnostics, ServiceInfo};
+
+/// Time limit for calls that carry none of their own, unless the grant sets one.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything about a call except the plugin's code.
+pub(crate) struct CallSetup {
+    /// The exported function, for messages.
+    pub function: &'static str,
+    /// The effective authority.
+    pub permit: Arc<Permit>,
+    /// The service the call is for.
+    pub service: Option<ServiceInfo>,
+    /// When the operation must be over (instantiation, and a preceding `needs`, included).
+    pub deadline: Instant,
+    /// The operation's whole time limit, for messages.
+    pub limit: Duration,
+}
+
+impl CallSetup {
+    /// A setup whose deadline is `limit` from now.
+    pub fn new(
+        function: &'static str,
+        permit: Arc<Permit>,
+        service: Option<ServiceInfo>,
+        limit: Duration,
+    ) -> Self {
+        Self {
+            function,
+            permit,
+            service,
+            deadline: Instant::now() + limit,
+            limit,
+        }
+    }
+}
+
+/// Who is being called, as far as the sandbox is concerned.
+pub(crate) struct Callee {
+    pub name: Arc<str>,
+    pub memory_bytes: usize,
+}
+
+/// A successful call.
+pub(crate) struct Done<T> {
+    pub value: T,
+    pub duration: Duration,
+    pub diagnostics: Diagnostics,
+}
+
+/// How a guarded call ended.
+pub(crate) enum Ended<T> {
+    Returned(wasmtime::Result<T>),
+    TimedOut,
+}
+
+/// Builds the store for a call: resolves the permit's network targets, then the sandbox.
+pub(crate) async fn store(
+    engine: &Engine,
+    callee: &Callee,
+    setup: &CallSetup,
+) -> Result<Store<State>, PluginError> {
+    let host_error = |message: String| PluginError::Host {
+        plugin: callee.name.to_string(),
+        message,
+    };
+    let addresses = if setup.permit.has_network() {
+        let resolved = tokio::time::timeout_at(setup.deadline.into(), setup.permit.resolve())
+            .await
+            .map_err(|_| PluginError::Timeout {
+                plugin: callee.name.to_string(),
+                function: setup.function,
+                after: setup.limit,
+                diagnostics: Diagnostics::default(),
+            })?;
+        Some(resolved.map_err(host_error)?)
+    } else {
+        None
+    };
+    sandbox::new_store(
+        engine,
+        StoreSpec {
+            plugin: callee.name.clone(),
+            permit: setup.permit.clone(),
+            addresses,
+            service: setup.service.clone(),
+            memory_bytes: callee.memory_bytes,
+            deadline: setup.deadline,
+        },
+    )
+    .map_err(host_error)
+}
+
+/// Runs `fut` (instantiation and the export call) until `deadline`. The epoch deadline set by
+/// the sandbox stops a guest that computes; this timeout also stops one that waits in a host
+/// call. A call stopped midway leaves its store unusable, which is why every call has its own.
+pub(crate) async fn guard<T>(
+    deadline: Instant,
+    fut: impl Future<Output = wasmtime::Result<T>>,
+) -> Ended<T> {
+    match tokio::time::timeout_at(deadline.into(), fut).await {
+        Ok(result) => Ended::Returned(result),
+        Err(_) => Ended::TimedOut,
+    }
+}
+
+/// Turns how a call ended into its value or a typed error, with the call's diagnostics.
+pub(crate) fn finish<T: Bounded>(
+    callee: &Callee,
+    setup: &CallSetup,
+    started: Instant,
+    store: &mut Store<State>,
+    ended: Ended<T>,
+) -> Result<Done<T>, PluginError> {
+    let duration = started.elapsed();
+    let diagnostics = store.data_mut().take_diagnostics();
+    let plugin = callee.name.to_string();
+    let function = setup.function;
+    let error = match ended {
+        Ended::Returned(Ok(value)) => {
+            return match value.bounded() {
+                Ok(()) => Ok(Done {
+                    value,
+                    duration,
+                    diagnostics,
+                }),
+                Err(reason) => Err(PluginError::Malformed {
+                    plugin,
+                    function,
+                    reason,
+                    diagnostics,
+                }),
+            };
+        }
+        Ended::TimedOut => {
+            return Err(PluginError::Timeout {
+                plugin,
+                function,
+                after: setup.limit,
+                diagnostics,
+            });
+        }
+        Ended::Returned(Err(error)) => error,
+    };
+    if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        return Err(PluginError::Timeout {
+            plugin,
+            function,
+            after: setup.limit,
+            diagnostics,
+        });
+    }
+    if store.data().limiter.exceeded.is_some() {
+        return Err(PluginError::MemoryLimit {
+            plugin,
+            function,
+            limit_mb: (callee.memory_bytes >> 20) as u64,
+            diagnostics,
+        });
+    }
+    tracing::debug!(plugin, function, "plugin call failed: {error:?}");
+    Err(PluginError::Trap {
+        plugin,
+        function,
+        message: render(&error),
+        diagnostics,
+    })
+}
+
+/// The trap (root cause) first, then the wasm backtrace and any other context.
+fn render(error: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+    parts.reverse();
+    parts.dedup();
+    parts.join("\n")
+}

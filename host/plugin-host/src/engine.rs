@@ -1,0 +1,83 @@
+//! The process-wide WebAssembly engine: Cranelift, epoch interruption driven by one background
+//! ticker, and the pooling instance allocator (on-demand allocation if the pool cannot be
+//! reserved, e.g. under a tight address-space limit).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
+};
+
+use crate::grant::MAX_MEMORY_MB;
+
+/// How often the epoch advances: the granularity of deadlines and of cooperative yields.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How many plugin instances may exist at once with the pooling allocator (each call has one).
+const POOL_INSTANCES: u32 = 1000;
+
+/// The shared engine, created (and its ticker started) on first use.
+pub(crate) fn shared() -> Result<Engine, String> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let engine = create()?;
+            start_ticker(&engine);
+            Ok(engine)
+        })
+        .clone()
+}
+
+fn config() -> Config {
+    let mut config = Config::new();
+    config
+        .strategy(Strategy::Cranelift)
+        .cranelift_opt_level(OptLevel::Speed)
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .parallel_compilation(true);
+    config
+}
+
+fn create() -> Result<Engine, String> {
+    let mut pooled = config();
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 4)
+        .total_memories(POOL_INSTANCES)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_stacks(POOL_INSTANCES)
+        .max_memory_size((MAX_MEMORY_MB as usize) << 20);
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => {
+            tracing::debug!("wasm engine: pooling allocator");
+            Ok(engine)
+        }
+        Err(pool_err) => {
+            tracing::warn!(
+                "pooling allocator unavailable ({pool_err}); using on-demand allocation"
+            );
+            Engine::new(&config()).map_err(|e| format!("{e:#}"))
+        }
+    }
+}
+
+fn start_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("keel-wasm-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without the ticker deadlines still hold through the tokio timeout around each call;
+        // only a spinning guest would keep its thread busy until then.
+        tracing::error!("cannot start the epoch ticker thread: {e}");
+    }
+}

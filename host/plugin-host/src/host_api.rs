@@ -1,0 +1,328 @@
+//! The host functions of `keel:plugin/host`, each checked against the call's permit.
+//!
+//! A request outside the permit returns `host-error::denied` and does nothing. Every function
+//! is bounded by the smaller of its own timeout and the time left in the call, and by output
+//! caps, so a plugin cannot make the host block or buffer without bound.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::bindings::v0_1::host_api::{self, CommandOutput, HostError, Level, PathInfo};
+use crate::bindings::v0_1::wit_types;
+use crate::grant::resolve_path;
+use crate::output::truncate_utf8;
+use crate::permit::Permit;
+use crate::sandbox::State;
+use crate::types::LogLevel;
+
+/// The most of each output stream of a command that is kept.
+pub const COMMAND_OUTPUT_CAP: usize = 64 * 1024;
+/// The most a Unix socket exchange reads or writes.
+pub const UNIX_EXCHANGE_CAP: usize = 64 * 1024;
+/// The most arguments, and the longest argument, `run-command` accepts.
+const MAX_ARGS: usize = 256;
+const MAX_ARG_LEN: usize = 4096;
+
+impl wit_types::Host for State {}
+
+impl host_api::Host for State {
+    async fn log(&mut self, level: Level, mut message: String) -> wasmtime::Result<()> {
+        truncate_utf8(&mut message, crate::output::LOG_LINE_CAP);
+        let plugin = &*self.call.plugin;
+        let level = match level {
+            Level::Trace => {
+                tracing::trace!(target: "keel::plugin", plugin, "{message}");
+                LogLevel::Trace
+            }
+            Level::Debug => {
+                tracing::debug!(target: "keel::plugin", plugin, "{message}");
+                LogLevel::Debug
+            }
+            Level::Info => {
+                tracing::info!(target: "keel::plugin", plugin, "{message}");
+                LogLevel::Info
+            }
+            Level::Warn => {
+                tracing::warn!(target: "keel::plugin", plugin, "{message}");
+                LogLevel::Warn
+            }
+            Level::Error => {
+                tracing::error!(target: "keel::plugin", plugin, "{message}");
+                LogLevel::Error
+            }
+        };
+        self.call.logs.push(level, message);
+        Ok(())
+    }
+
+    async fn run_command(
+        &mut self,
+        program: String,
+        args: Vec<String>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<CommandOutput, HostError>> {
+        if !self.call.permit.admits_command(&program) {
+            return Ok(Err(self.denied(format!("run-command `{program}`"))));
+        }
+        if args.len() > MAX_ARGS
+            || args
+                .iter()
+                .any(|a| a.len() > MAX_ARG_LEN || a.contains('\0'))
+        {
+            return Ok(Err(HostError::Failed(format!(
+                "run-command accepts at most {MAX_ARGS} arguments of at most {MAX_ARG_LEN} bytes"
+            ))));
+        }
+        let timeout = self.bounded(timeout_ms);
+        let mut command = tokio::process::Command::new(&program);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env_clear()
+            .kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        if let Some(dir) = self.call.service.as_ref().map(|s| &s.config_dir)
+            && dir.is_dir()
+        {
+            command.current_dir(dir);
+        }
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                return Ok(Err(HostError::Failed(format!(
+                    "cannot run `{program}`: {e}"
+                ))));
+            }
+        };
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let run = async {
+            let (out, err, status) = tokio::join!(
+                read_capped(stdout, COMMAND_OUTPUT_CAP),
+                read_capped(stderr, COMMAND_OUTPUT_CAP),
+                child.wait()
+            );
+            (out, err, status)
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok((stdout, stderr, Ok(status))) => Ok(Ok(CommandOutput {
+                exit_code: status.code(),
+                stdout,
+                stderr,
+            })),
+            Ok((_, _, Err(e))) => Ok(Err(HostError::Failed(format!(
+                "waiting for `{program}`: {e}"
+            )))),
+            Err(_) => {
+                // `kill_on_drop` also covers this, but kill now so the process is gone before
+                // the plugin sees the answer.
+                let _ = child.start_kill();
+                let _ = child.wait().await;
+                Ok(Err(HostError::TimedOut))
+            }
+        }
+    }
+
+    async fn stat_path(
+        &mut self,
+        path: String,
+    ) -> wasmtime::Result<Result<Option<PathInfo>, HostError>> {
+        let resolved = match self.granted_path(&path, false) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let timeout = self.bounded(u32::MAX);
+        let stat = async {
+            match tokio::fs::metadata(&resolved).await {
+                Ok(meta) => Ok(Some(meta)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let meta = match tokio::time::timeout(timeout, stat).await {
+            Err(_) => return Ok(Err(HostError::TimedOut)),
+            Ok(Err(e)) => {
+                return Ok(Err(HostError::Failed(format!(
+                    "{}: {e}",
+                    resolved.display()
+                ))));
+            }
+            Ok(Ok(None)) => return Ok(Ok(None)),
+            Ok(Ok(Some(meta))) => meta,
+        };
+        if let Err(e) = still_inside(
+            self.call.permit.clone(),
+            self.call.plugin.clone(),
+            &resolved,
+            false,
+        )
+        .await
+        {
+            return Ok(Err(e));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .unwrap_or_default();
+        Ok(Ok(Some(PathInfo {
+            is_file: meta.is_file(),
+            is_dir: meta.is_dir(),
+            executable: meta.is_file() && meta.permissions().mode() & 0o111 != 0,
+            size: meta.len(),
+            modified_age_ms: u64::try_from(age.as_millis()).unwrap_or(u64::MAX),
+        })))
+    }
+
+    async fn unix_exchange(
+        &mut self,
+        path: String,
+        request: Option<Vec<u8>>,
+        max_reply: u32,
+        until_newline: bool,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, HostError>> {
+        let resolved = match self.granted_path(&path, true) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = still_inside(
+            self.call.permit.clone(),
+            self.call.plugin.clone(),
+            &resolved,
+            true,
+        )
+        .await
+        {
+            return Ok(Err(e));
+        }
+        if request
+            .as_ref()
+            .is_some_and(|r| r.len() > UNIX_EXCHANGE_CAP)
+        {
+            return Ok(Err(HostError::Failed(format!(
+                "the request is larger than {UNIX_EXCHANGE_CAP} bytes"
+            ))));
+        }
+        let max_reply = (max_reply as usize).min(UNIX_EXCHANGE_CAP);
+        let timeout = self.bounded(timeout_ms);
+        let exchange = async {
+            let mut stream = tokio::net::UnixStream::connect(&resolved).await?;
+            if let Some(request) = &request {
+                stream.write_all(request).await?;
+            }
+            let mut reply = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while reply.len() < max_reply {
+                let want = chunk.len().min(max_reply - reply.len());
+                let n = stream.read(&mut chunk[..want]).await?;
+                if n == 0 {
+                    break;
+                }
+                reply.extend_from_slice(&chunk[..n]);
+                if until_newline && chunk[..n].contains(&b'\n') {
+                    break;
+                }
+            }
+            Ok::<_, std::io::Error>(reply)
+        };
+        Ok(match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(e)) => Err(HostError::Failed(format!("{}: {e}", resolved.display()))),
+            Err(_) => Err(HostError::TimedOut),
+        })
+    }
+}
+
+impl State {
+    fn denied(&self, what: String) -> HostError {
+        tracing::warn!(plugin = %self.call.plugin, "denied {what}");
+        HostError::Denied(format!(
+            "{what} is not granted to plugin `{}` for this call (it must be among the \
+             capabilities its needs() returned, and in its grant)",
+            self.call.plugin
+        ))
+    }
+
+    /// The smaller of a requested timeout and the time left in the call.
+    fn bounded(&self, timeout_ms: u32) -> Duration {
+        Duration::from_millis(u64::from(timeout_ms)).min(self.call.remaining())
+    }
+
+    /// Resolves `path` against the service directory and checks it against the permit.
+    fn granted_path(&self, path: &str, socket: bool) -> Result<PathBuf, HostError> {
+        let base = self.call.service.as_ref().map(|s| s.config_dir.as_path());
+        let what = if socket { "unix-exchange" } else { "stat-path" };
+        let resolved = resolve_path(path, base)
+            .map_err(|e| HostError::Denied(format!("{what} {path:?}: {e}")))?;
+        let admitted = if socket {
+            self.call.permit.admits_unix_socket(&resolved)
+        } else {
+            self.call.permit.admits_path(&resolved)
+        };
+        if admitted {
+            Ok(resolved)
+        } else {
+            Err(self.denied(format!("{what} of {}", resolved.display())))
+        }
+    }
+}
+
+/// Refuses a path whose symbolic links lead outside every granted prefix.
+async fn still_inside(
+    permit: Arc<Permit>,
+    plugin: Arc<str>,
+    resolved: &Path,
+    socket: bool,
+) -> Result<(), HostError> {
+    let Ok(real) = tokio::fs::canonicalize(resolved).await else {
+        return Ok(());
+    };
+    let prefixes = if socket {
+        &permit.unix_sockets
+    } else {
+        &permit.paths
+    };
+    for prefix in prefixes {
+        let real_prefix = tokio::fs::canonicalize(prefix)
+            .await
+            .unwrap_or_else(|_| prefix.clone());
+        if real.starts_with(&real_prefix) {
+            return Ok(());
+        }
+    }
+    tracing::warn!(%plugin, "denied {} (a symbolic link to {})", resolved.display(), real.display());
+    Err(HostError::Denied(format!(
+        "{} is a symbolic link to {}, outside the paths granted to plugin `{plugin}`",
+        resolved.display(),
+        real.display()
+    )))
+}
+
+/// Reads up to `cap` bytes, then keeps draining (and dropping) so the writer never blocks.
+async fn read_capped(reader: Option<impl AsyncRead + Unpin>, cap: usize) -> Vec<u8> {
+    let Some(mut reader) = reader else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match reader.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+            }
+        }
+    }
+    kept
+}

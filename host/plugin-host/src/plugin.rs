@@ -1,0 +1,267 @@
+//! A loaded plugin: its compiled code linked once into a typed `*Pre` for its world, what it
+//! says about itself, its grant, and the memo of its `needs` answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::Engine;
+use wasmtime::component::{Component, HasSelf, Linker};
+
+use crate::bindings::v0_1::{deployment, health, hook};
+use crate::cache::{CacheStatus, CodeCache};
+use crate::call::{self, CallSetup, Callee, DEFAULT_CALL_TIMEOUT};
+use crate::error::{LoadFailure, PluginError};
+use crate::grant::{DEFAULT_MEMORY_MB, Grant};
+use crate::inspect::{self, ComponentShape};
+use crate::permit::Permit;
+use crate::sandbox::State;
+use crate::types::{Capability, PluginKind, PluginSource};
+
+/// How many distinct settings tables' `needs` a plugin remembers.
+const NEEDS_MEMO_CAP: usize = 1024;
+
+/// The linked, typed entry point of a plugin, by world (and, later, by WIT version).
+pub(crate) enum Pre {
+    HealthCheck(health::HealthCheckPluginPre<State>),
+    Deployment(deployment::DeploymentPluginPre<State>),
+    Hook(hook::HookPluginPre<State>),
+}
+
+/// What `describe()` returned.
+#[derive(Clone, Debug)]
+pub(crate) struct Info {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+}
+
+/// One loaded plugin.
+pub(crate) struct Plugin {
+    pub name: Arc<str>,
+    pub info: Info,
+    pub kind: PluginKind,
+    pub wit_version: String,
+    pub source: PluginSource,
+    pub grant: Grant,
+    pub cache: CacheStatus,
+    pub shape: ComponentShape,
+    pub pre: Pre,
+    needs_memo: Mutex<HashMap<String, Arc<Vec<Capability>>>>,
+}
+
+impl Plugin {
+    pub fn callee(&self) -> Callee {
+        Callee {
+            name: self.name.clone(),
+            memory_bytes: self.grant.memory_bytes(),
+        }
+    }
+
+    /// The time limit of calls that carry none of their own.
+    pub fn call_timeout(&self) -> std::time::Duration {
+        self.grant.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT)
+    }
+
+    pub fn remembered_needs(&self, key: &str) -> Option<Arc<Vec<Capability>>> {
+        self.needs_memo
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    pub fn remember_needs(&self, key: String, needs: Arc<Vec<Capability>>) {
+        let mut memo = self.needs_memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.len() >= NEEDS_MEMO_CAP {
+            memo.clear();
+        }
+        memo.insert(key, needs);
+    }
+}
+
+/// A permit with no authority (for describe, validate and needs).
+pub(crate) fn no_authority() -> Arc<Permit> {
+    static NONE: std::sync::LazyLock<Arc<Permit>> =
+        std::sync::LazyLock::new(|| Arc::new(Permit::default()));
+    NONE.clone()
+}
+
+/// Creates the linker every plugin is linked against: WASI 0.2 (the full p2 set, whose
+/// authority each call's context decides), wasi:http's outgoing handler (gated per call), and
+/// `keel:plugin/host`.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    health::HealthCheckPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Compiles (or loads from the cache) and reads the shape of a component.
+pub(crate) async fn compile(
+    engine: &Engine,
+    cache: Option<&CodeCache>,
+    wasm: Vec<u8>,
+) -> Result<(Component, CacheStatus, ComponentShape), LoadFailure> {
+    let engine2 = engine.clone();
+    let cache = cache.cloned();
+    let compiled = tokio::task::spawn_blocking(move || match &cache {
+        Some(cache) => cache.load_or_compile(&engine2, &wasm),
+        None => Component::new(&engine2, &wasm).map(|c| (c, CacheStatus::Disabled)),
+    })
+    .await
+    .map_err(|e| LoadFailure::Compile(format!("the compiler task failed: {e}")))?;
+    let (component, status) = compiled.map_err(|e| LoadFailure::Compile(format!("{e:#}")))?;
+    let shape = inspect::shape(engine, &component);
+    Ok((component, status, shape))
+}
+
+/// Checks the shape and links the component into the typed entry point of its world.
+pub(crate) fn link(
+    linker: &Linker<State>,
+    component: &Component,
+    shape: &ComponentShape,
+) -> Result<(PluginKind, String, Pre), LoadFailure> {
+    let Some((kind, version)) = shape.world.clone() else {
+        return Err(LoadFailure::WrongWorld {
+            exports: shape.exports.clone(),
+            detail: shape.world_problem.clone(),
+        });
+    };
+    if !shape.unsupported.is_empty() {
+        return Err(LoadFailure::UnsupportedImports {
+            unsupported: shape.unsupported.clone(),
+        });
+    }
+    let link_error = |e: wasmtime::Error| LoadFailure::Link {
+        message: format!("{e:#}"),
+        imports: shape.imports.clone(),
+    };
+    let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
+    let pre = match kind {
+        PluginKind::HealthCheck => {
+            Pre::HealthCheck(health::HealthCheckPluginPre::new(instance_pre).map_err(link_error)?)
+        }
+        PluginKind::Deployment => {
+            Pre::Deployment(deployment::DeploymentPluginPre::new(instance_pre).map_err(link_error)?)
+        }
+        PluginKind::Hook => Pre::Hook(hook::HookPluginPre::new(instance_pre).map_err(link_error)?),
+    };
+    Ok((kind, version, pre))
+}
+
+/// Calls `describe()` with no authority and default limits, and checks the name.
+pub(crate) async fn describe(
+    engine: &Engine,
+    origin: &str,
+    pre: &Pre,
+) -> Result<Info, LoadFailure> {
+    let callee = Callee {
+        name: Arc::from(format!("({origin})")),
+        memory_bytes: (DEFAULT_MEMORY_MB as usize) << 20,
+    };
+    let setup = CallSetup::new("describe", no_authority(), None, DEFAULT_CALL_TIMEOUT);
+    let describe_error = |e: PluginError| LoadFailure::Describe(Box::new(e));
+    let mut store = call::store(engine, &callee, &setup)
+        .await
+        .map_err(describe_error)?;
+    let started = std::time::Instant::now();
+    let ended = call::guard(setup.deadline, async {
+        macro_rules! info {
+            ($pre:expr) => {{
+                let instance = $pre.instantiate_async(&mut store).await?;
+                let info = instance
+                    .keel_plugin_plugin()
+                    .call_describe(&mut store)
+                    .await?;
+                Ok(InfoAnswer {
+                    name: info.name,
+                    version: info.version,
+                    description: info.description,
+                })
+            }};
+        }
+        match pre {
+            Pre::HealthCheck(pre) => info!(pre),
+            Pre::Deployment(pre) => info!(pre),
+            Pre::Hook(pre) => info!(pre),
+        }
+    })
+    .await;
+    let answer = call::finish(&callee, &setup, started, &mut store, ended)
+        .map_err(describe_error)?
+        .value;
+    check_name(&answer.name)?;
+    Ok(Info {
+        name: answer.name,
+        version: answer.version,
+        description: answer.description,
+    })
+}
+
+/// The raw `describe()` answer (bounded before use).
+struct InfoAnswer {
+    name: String,
+    version: String,
+    description: String,
+}
+
+impl crate::answer::Bounded for InfoAnswer {
+    fn bounded(&self) -> Result<(), String> {
+        if self.name.len() > 64 || self.version.len() > 64 {
+            return Err("the name or version is longer than 64 bytes".into());
+        }
+        self.description.bounded()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), LoadFailure> {
+    let bad = |why| {
+        Err(LoadFailure::BadName {
+            name: name.to_string(),
+            why,
+        })
+    };
+    if name.is_empty() {
+        return bad("the name is empty");
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit()) {
+        return bad("a name starts with a lowercase letter or a digit");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
+    {
+        return bad("a name has only lowercase letters, digits, `-`, `_` and `.`");
+    }
+    Ok(())
+}
+
+/// Assembles a loaded plugin.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a plain constructor of the loader's results"
+)]
+pub(crate) fn assemble(
+    info: Info,
+    kind: PluginKind,
+    wit_version: String,
+    source: PluginSource,
+    grant: Grant,
+    cache: CacheStatus,
+    shape: ComponentShape,
+    pre: Pre,
+) -> Plugin {
+    Plugin {
+        name: Arc::from(info.name.as_str()),
+        info,
+        kind,
+        wit_version,
+        source,
+        grant,
+        cache,
+        shape,
+        pre,
+        needs_memo: Mutex::new(HashMap::new()),
+    }
+}

@@ -1,0 +1,212 @@
+//! The typed model of a services.toml, shared by every later stage (graph, plugins, supervisor).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::diag::{Location, SourceFile};
+use super::node::Node;
+
+/// A loaded, schema-checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (absolute).
+    pub path: PathBuf,
+    /// Services in file order.
+    pub services: Vec<Service>,
+    pub orchestrator: OrchestratorSettings,
+    pub plugins: PluginSettings,
+    pub(crate) source: SourceFile,
+}
+
+impl Config {
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The directory the config file is in; relative paths in settings are relative to it.
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// Where a byte span of the config file is.
+    pub fn locate(&self, span: &std::ops::Range<usize>) -> Location {
+        self.source.locate(span)
+    }
+}
+
+/// `type = "platform" | "infrastructure" | "utility"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceType {
+    Platform,
+    Infrastructure,
+    Utility,
+}
+
+impl ServiceType {
+    pub const NAMES: [&'static str; 3] = ["platform", "infrastructure", "utility"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "platform" => Some(Self::Platform),
+            "infrastructure" => Some(Self::Infrastructure),
+            "utility" => Some(Self::Utility),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Service {
+    pub name: String,
+    pub service_type: ServiceType,
+    pub category: String,
+    pub description: String,
+    pub required_for: Vec<String>,
+    pub dependencies: Vec<Named>,
+    pub conflicts: Vec<Named>,
+    pub deployment: Deployment,
+    pub health_check: Option<HealthCheck>,
+    pub startup: Startup,
+    /// Span of the service's table header (or `[[service]]` entry).
+    pub span: std::ops::Range<usize>,
+}
+
+/// A service name written in the file, with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub span: std::ops::Range<usize>,
+}
+
+/// `[services.NAME.deployment]`: the mode and the mode's own table, which the mode's plugin
+/// validates (the host does not hard-code any mode's schema).
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub mode: String,
+    pub settings: PluginTable,
+}
+
+/// `[services.NAME.health_check]`: the common fields and the check type's own table.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub check_type: String,
+    pub interval: Duration,
+    pub retries: u32,
+    pub timeout: Duration,
+    pub settings: PluginTable,
+}
+
+/// A plugin's settings table as written, with its key path for messages.
+#[derive(Debug, Clone)]
+pub struct PluginTable {
+    /// e.g. `services.web.health_check.http`.
+    pub key_path: String,
+    /// The table (empty when the file has none), with spans for mapping problems back.
+    pub node: Node,
+}
+
+/// What to do when a service's process exits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    Always,
+    OnFailure,
+    Never,
+}
+
+impl RestartPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Always => "always",
+            Self::OnFailure => "on-failure",
+            Self::Never => "never",
+        }
+    }
+}
+
+/// `[services.NAME.startup]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Startup {
+    pub auto_start: bool,
+    #[serde(with = "secs")]
+    pub start_timeout: Duration,
+    pub start_order: i64,
+    pub restart: RestartPolicy,
+    pub max_restarts: u32,
+    /// `max_restarts` counts restarts within this window.
+    #[serde(with = "secs")]
+    pub restart_window: Duration,
+    /// Exit codes that count as success for `on-failure`.
+    pub success_exit_codes: Vec<i32>,
+    /// Grace time between the stop signal (or stop command) and SIGKILL.
+    #[serde(with = "secs")]
+    pub stop_timeout: Duration,
+}
+
+impl Default for Startup {
+    fn default() -> Self {
+        Self {
+            auto_start: true,
+            start_timeout: Duration::from_secs(30),
+            start_order: 100,
+            restart: RestartPolicy::OnFailure,
+            max_restarts: 3,
+            restart_window: Duration::from_secs(60),
+            success_exit_codes: vec![0],
+            stop_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `[orchestrator.services]` of the orchestration guide.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrchestratorSettings {
+    pub auto_start_dependencies: bool,
+}
+
+impl Default for OrchestratorSettings {
+    fn default() -> Self {
+        Self {
+            auto_start_dependencies: true,
+        }
+    }
+}
+
+/// `[plugins]`: where third-party plugins live and what the operator grants them.
+#[derive(Debug, Clone, Default)]
+pub struct PluginSettings {
+    pub dir: Option<PathBuf>,
+    pub grants: BTreeMap<String, GrantSettings>,
+}
+
+/// `[plugins.grants.NAME]`: the authority the operator grants one plugin.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GrantSettings {
+    pub network: Vec<String>,
+    pub commands: Vec<String>,
+    pub paths: Vec<String>,
+    pub unix_sockets: Vec<String>,
+    pub env: Vec<String>,
+    pub memory_mb: Option<u32>,
+    pub timeout_ms: Option<u64>,
+}
+
+pub(crate) mod secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}

@@ -1,0 +1,263 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    (name == "HOME").then(|| "/home/op".to_string())
+}
+
+fn parse(text: &str) -> Result<Config, Diagnostics> {
+    parse_str(Path::new("s.toml"), text, &env)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    parse(text)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+const WEB: &str = r#"
+[services.web]
+type = "platform"
+category = "ui"
+dependencies = ["db"]
+
+[services.web.deployment]
+mode = "binary"
+
+[services.web.deployment.binary]
+binary_path = "${HOME}/bin/web"
+args = ["--port", "${PORT:-8080}"]
+
+[services.web.health_check]
+type = "http"
+
+[services.web.health_check.http]
+endpoint = "http://localhost:8080/health"
+
+[services.web.startup]
+auto_start = false
+start_order = 20
+restart_on_failure = false
+"#;
+
+#[test]
+fn full_form_with_defaults_and_expansion() {
+    let c = parse(WEB).unwrap();
+    let s = c.service("web").unwrap();
+    assert_eq!(s.service_type, ServiceType::Platform);
+    assert_eq!(s.category, "ui");
+    assert_eq!(s.dependencies[0].name, "db");
+    assert_eq!(s.deployment.mode, "binary");
+    let Value::Table(t) = &s.deployment.settings.node.value else {
+        panic!()
+    };
+    assert_eq!(
+        t.get("binary_path").unwrap().node.value,
+        Value::String("/home/op/bin/web".into())
+    );
+    let Value::Array(args) = &t.get("args").unwrap().node.value else {
+        panic!()
+    };
+    assert_eq!(args[1].value, Value::String("8080".into()));
+    let hc = s.health_check.as_ref().unwrap();
+    assert_eq!(hc.check_type, "http");
+    assert_eq!(
+        (hc.interval, hc.retries, hc.timeout),
+        (Duration::from_secs(10), 3, Duration::from_secs(5))
+    );
+    assert_eq!(hc.settings.key_path, "services.web.health_check.http");
+    assert!(!s.startup.auto_start);
+    assert_eq!(s.startup.start_order, 20);
+    assert_eq!(s.startup.restart, RestartPolicy::Never);
+    assert_eq!(s.startup.start_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn unknown_key_names_line_column_path_and_suggestion() {
+    let text = WEB.replace("auto_start = false", "auto_strat = false");
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        vec![
+            "s.toml:21:1: services.web.startup.auto_strat: unknown key (did you mean `auto_start`?)"
+        ]
+    );
+}
+
+#[test]
+fn wrong_type_names_expected_and_found() {
+    let text = WEB.replace("start_order = 20", "start_order = \"first\"");
+    let e = errors(&text);
+    assert_eq!(
+        e,
+        vec![
+            "s.toml:22:15: services.web.startup.start_order: expected an integer between -1000000 and 1000000, found a string"
+        ]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    let text = WEB
+        .replace("category = \"ui\"", "categroy = \"ui\"")
+        .replace("type = \"http\"", "type = \"http\"\nintervall = 5")
+        .replace("restart_on_failure = false", "restart_on_failure = \"no\"")
+        .replace("${HOME}/bin", "${NOT_SET}/bin");
+    let e = errors(&text);
+    assert_eq!(e.len(), 4, "{e:#?}");
+    assert!(e[0].contains("services.web.categroy: unknown key (did you mean `category`?)"));
+    assert!(e[1].contains("environment variable `NOT_SET` is not set"));
+    assert!(
+        e[2].contains(
+            "services.web.health_check.intervall: unknown key (did you mean `interval`?)"
+        )
+    );
+    assert!(e[3].contains("restart_on_failure: expected a boolean"));
+}
+
+#[test]
+fn invalid_toml_is_located() {
+    let e = errors("[services.web]\ntype = \n");
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("s.toml:2:"), "{e:?}");
+    assert!(e[0].contains("invalid TOML"), "{e:?}");
+}
+
+#[test]
+fn missing_deployment_and_bad_values() {
+    let e = errors(
+        "[services.a]\ntype = \"platfrom\"\n[services.a.health_check]\ntype = \"tcp\"\nretries = 0\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].contains("missing `[services.a.deployment]`"));
+    assert!(
+        e[1].contains("unknown service type \"platfrom\"")
+            && e[1].contains("did you mean `platform`?")
+    );
+    assert!(e[2].contains("retries: expected an integer between 1 and 1000, found 0"));
+}
+
+#[test]
+fn other_standard_mode_tables_may_stay_but_unknown_ones_may_not() {
+    let ok = WEB.replace(
+        "[services.web.health_check]",
+        "[services.web.deployment.docker]\nimage = \"web:1\"\n\n[services.web.health_check]",
+    );
+    assert!(parse(&ok).is_ok());
+    let typo = WEB.replace(
+        "[services.web.deployment.binary]",
+        "[services.web.deployment.binray]",
+    );
+    let e = errors(&typo);
+    assert!(
+        e[0].contains("services.web.deployment.binray: unknown key (did you mean `binary`?)"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn short_form_is_normalised_into_the_same_model() {
+    let c = parse(
+        r#"
+[[service]]
+name = "auth-service"
+cmd = ["./auth-service", "--verbose"]
+restart = "Always"
+health_check = "unix:/tmp/auth-service.sock"
+
+[[service]]
+name = "plugin-manager"
+cmd = ["./plugin-manager"]
+restart = "OnFailure"
+health_check = "http://localhost:8000/health"
+dependencies = ["auth-service"]
+
+[[service]]
+name = "checker"
+cmd = ["./checker"]
+restart = "Never"
+health_check = "cmd:./scripts/check_auth.sh"
+"#,
+    )
+    .unwrap();
+    let auth = c.service("auth-service").unwrap();
+    assert_eq!(auth.startup.restart, RestartPolicy::Always);
+    assert_eq!(auth.deployment.mode, "binary");
+    let Value::Table(t) = &auth.deployment.settings.node.value else {
+        panic!()
+    };
+    assert_eq!(
+        t.get("binary_path").unwrap().node.value,
+        Value::String("./auth-service".into())
+    );
+    let hc = auth.health_check.as_ref().unwrap();
+    assert_eq!(hc.check_type, "unix");
+    let pm = c.service("plugin-manager").unwrap();
+    assert_eq!(pm.startup.restart, RestartPolicy::OnFailure);
+    assert_eq!(pm.health_check.as_ref().unwrap().check_type, "http");
+    assert_eq!(pm.dependencies[0].name, "auth-service");
+    let checker = c.service("checker").unwrap();
+    assert_eq!(checker.startup.restart, RestartPolicy::Never);
+    assert_eq!(checker.health_check.as_ref().unwrap().check_type, "command");
+}
+
+#[test]
+fn short_form_errors_are_precise() {
+    let e = errors(
+        "[[service]]\nname = \"x\"\ncmd = []\nrestart = \"Sometimes\"\nhealth_check = \"ftp://x\"\n",
+    );
+    assert_eq!(e.len(), 3, "{e:#?}");
+    assert!(e[0].contains("s.toml:3:7: service[0].cmd: expected a non-empty array of strings"));
+    assert!(e[1].contains("unknown restart policy \"Sometimes\""));
+    assert!(e[2].contains("unknown health check \"ftp://x\""));
+}
+
+#[test]
+fn duplicate_names_across_forms_are_refused() {
+    let text = format!("{WEB}\n[[service]]\nname = \"web\"\ncmd = [\"x\"]\n");
+    let e = errors(&text);
+    assert_eq!(e.len(), 1);
+    assert!(e[0].contains("service `web` is defined twice"), "{e:?}");
+}
+
+#[test]
+fn restart_and_restart_on_failure_together_are_refused() {
+    let text = WEB.replace(
+        "restart_on_failure = false",
+        "restart_on_failure = false\nrestart = \"always\"",
+    );
+    assert!(errors(&text)[0].contains("either `restart` or `restart_on_failure`"));
+}
+
+#[test]
+fn locate_prefers_flag_then_env_and_reports_where_it_looked() {
+    assert_eq!(
+        locate(Some(Path::new("a.toml")), Some("b.toml")).unwrap(),
+        Path::new("a.toml")
+    );
+    assert_eq!(locate(None, Some("b.toml")).unwrap(), Path::new("b.toml"));
+    // The search of the working directory is covered end to end; here only the error text.
+    let err = ConfigError::NotFound {
+        searched: vec!["--config".into(), "./services.toml".into()],
+    };
+    assert_eq!(
+        err.to_string(),
+        "no services.toml found; looked for --config, then ./services.toml"
+    );
+}
+
+#[test]
+fn grants_and_orchestrator_settings() {
+    let text = format!(
+        "{WEB}\n[orchestrator.services]\nauto_start_dependencies = false\n[plugins]\ndir = \"plug\"\n[plugins.grants.echo]\nnetwork = [\"127.0.0.1:*\"]\nmemory_mb = 32\n"
+    );
+    let c = parse(&text).unwrap();
+    assert!(!c.orchestrator.auto_start_dependencies);
+    assert_eq!(c.plugins.dir.as_deref(), Some(Path::new("plug")));
+    assert_eq!(c.plugins.grants["echo"].network, vec!["127.0.0.1:*"]);
+    assert_eq!(c.plugins.grants["echo"].memory_mb, Some(32));
+}

@@ -1,0 +1,408 @@
+//! The control API: HTTP/JSON on a Unix socket in the state directory (mode 0600, peers of
+//! another uid refused). Every answer is `{"success": true, "data": …}` or
+//! `{"success": false, "error": …}`; a malformed request gets a 4xx and changes nothing.
+//! The reference is docs/api.md.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::supervisor::{Event, Snapshot, Supervisor, SupervisorError, tail};
+
+/// The header a client sends with the absolute path of the config it means; a daemon serving
+/// another config refuses the request instead of mixing two platforms.
+pub const CONFIG_HEADER: &str = "x-keel-config";
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub supervisor: Supervisor,
+    pub config_path: PathBuf,
+    pub state_dir: PathBuf,
+    pub started_at_ms: u64,
+    pub shutdown: Arc<Notify>,
+}
+
+/// An API error: status code and message, in the envelope.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            axum::Json(json!({ "success": false, "error": self.1 })),
+        )
+            .into_response()
+    }
+}
+
+impl From<SupervisorError> for ApiError {
+    fn from(e: SupervisorError) -> Self {
+        let code = match &e {
+            SupervisorError::UnknownService(_) => StatusCode::NOT_FOUND,
+            SupervisorError::DependentsRunning { .. } => StatusCode::CONFLICT,
+            SupervisorError::Failed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            SupervisorError::Gone => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError(code, e.to_string())
+    }
+}
+
+fn ok<T: Serialize>(data: T) -> Response {
+    axum::Json(json!({ "success": true, "data": data })).into_response()
+}
+
+/// A JSON body (an empty body means all defaults) whose rejections use the envelope and say
+/// what was wrong.
+pub struct Body_<T>(T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for Body_<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let json_type = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("bad request body: {}", e.body_text()),
+            )
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body_(T::default()));
+        }
+        if !json_type {
+            return Err(ApiError(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with `Content-Type: application/json`".into(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Body_)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForceBody {
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformBody {
+    #[serde(default)]
+    services: Vec<String>,
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    #[serde(default = "default_lines")]
+    lines: usize,
+    #[serde(default)]
+    follow: bool,
+}
+
+fn default_lines() -> usize {
+    50
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/daemon", get(daemon_info))
+        .route("/api/v1/daemon/shutdown", post(daemon_shutdown))
+        .route("/api/v1/services/list", get(list))
+        .route("/api/v1/services/{name}", get(status))
+        .route("/api/v1/services/{name}/start", post(start))
+        .route("/api/v1/services/{name}/stop", post(stop))
+        .route("/api/v1/services/{name}/restart", post(restart))
+        .route("/api/v1/services/{name}/logs", get(logs))
+        .route("/api/v1/platform/status", get(list))
+        .route("/api/v1/platform/start", post(platform_start))
+        .route("/api/v1/platform/stop", post(platform_stop))
+        .route("/api/v1/events", get(events))
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "no such endpoint; see docs/api.md".into(),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method not allowed for this endpoint".into(),
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            same_config,
+        ))
+        .with_state(state)
+}
+
+/// The router behind a bearer token (for the optional TCP listener): requests without
+/// `Authorization: Bearer TOKEN` get 401 and change nothing.
+pub fn with_bearer_token(app: Router, token: String) -> Router {
+    let expected = Arc::new(format!("Bearer {token}"));
+    app.layer(axum::middleware::from_fn(
+        move |req: Request, next: axum::middleware::Next| {
+            let expected = expected.clone();
+            async move {
+                let given = req
+                    .headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .map(|v| v.as_bytes())
+                    .unwrap_or_default();
+                if constant_time_eq(given, expected.as_bytes()) {
+                    next.run(req).await
+                } else {
+                    ApiError(
+                        StatusCode::UNAUTHORIZED,
+                        "missing or wrong bearer token".into(),
+                    )
+                    .into_response()
+                }
+            }
+        },
+    ))
+}
+
+/// Compares without stopping at the first difference, so timing does not leak the token.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses requests meant for another config.
+async fn same_config(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(v) = headers.get(CONFIG_HEADER) {
+        let asked = v.to_str().unwrap_or_default();
+        if asked != s.config_path.to_string_lossy() {
+            return ApiError(
+                StatusCode::CONFLICT,
+                format!(
+                    "the daemon for state directory {} serves {}, not {asked}; stop it with `keel daemon stop` (or give another --state-dir) to use that config",
+                    s.state_dir.display(),
+                    s.config_path.display()
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn daemon_info(State(s): State<ApiState>) -> Response {
+    ok(json!({
+        "pid": std::process::id(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": s.config_path,
+        "state_dir": s.state_dir,
+        "started_at_ms": s.started_at_ms,
+    }))
+}
+
+async fn daemon_shutdown(State(s): State<ApiState>) -> Response {
+    s.shutdown.notify_one();
+    ok(json!({ "shutting_down": true }))
+}
+
+/// What the list and status endpoints show of a service: its config and its live snapshot.
+#[derive(Serialize)]
+pub struct ServiceView {
+    #[serde(rename = "type")]
+    service_type: &'static str,
+    category: String,
+    description: String,
+    deployment_mode: String,
+    auto_start: bool,
+    dependencies: Vec<String>,
+    health_check: Option<String>,
+    #[serde(flatten)]
+    live: Snapshot,
+}
+
+fn view(sup: &Supervisor, live: Snapshot) -> ServiceView {
+    let s = sup
+        .config()
+        .service(&live.name)
+        .expect("supervised services are in the config");
+    ServiceView {
+        service_type: s.service_type.as_str(),
+        category: s.category.clone(),
+        description: s.description.clone(),
+        deployment_mode: s.deployment.mode.clone(),
+        auto_start: s.startup.auto_start,
+        dependencies: s.dependencies.iter().map(|d| d.name.clone()).collect(),
+        health_check: s.health_check.as_ref().map(|h| h.check_type.clone()),
+        live,
+    }
+}
+
+async fn list(State(s): State<ApiState>) -> Response {
+    let all: Vec<ServiceView> = s
+        .supervisor
+        .list()
+        .await
+        .into_iter()
+        .map(|l| view(&s.supervisor, l))
+        .collect();
+    ok(all)
+}
+
+async fn status(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let snap = s.supervisor.snapshot(&name).await?;
+    Ok(ok(view(&s.supervisor, snap)))
+}
+
+async fn start(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Body_(_): Body_<ForceBody>,
+) -> Result<Response, ApiError> {
+    Ok(ok(s.supervisor.start(&name).await?))
+}
+
+async fn stop(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Body_(b): Body_<ForceBody>,
+) -> Result<Response, ApiError> {
+    Ok(ok(s.supervisor.stop(&name, b.force).await?))
+}
+
+async fn restart(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    Body_(_): Body_<ForceBody>,
+) -> Result<Response, ApiError> {
+    Ok(ok(s.supervisor.restart(&name).await?))
+}
+
+async fn logs(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+    q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = q.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("bad query: {}", e.body_text()),
+        )
+    })?;
+    let path = s.supervisor.log_path(&name)?;
+    // Subscribe before reading the tail, so no line falls between the two.
+    let follow = q.follow.then(|| s.supervisor.follow(&name)).transpose()?;
+    let lines = tail(&path, q.lines).map_err(|e| {
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let Some(rx) = follow else {
+        return Ok(ok(json!({ "service": name, "lines": lines })));
+    };
+    // Following: plain text lines, the tail first, then new lines as they come.
+    let head = futures_util::stream::iter(
+        lines
+            .into_iter()
+            .map(|l| Ok::<_, Infallible>(Bytes::from(format!("{l}\n")))),
+    );
+    let live = BroadcastStream::new(rx).filter_map(|r| async move {
+        r.ok()
+            .map(|l| Ok::<_, Infallible>(Bytes::from(l.to_string())))
+    });
+    Ok(Response::builder()
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::from_stream(head.chain(live)))
+        .expect("valid response"))
+}
+
+async fn platform_start(
+    State(s): State<ApiState>,
+    Body_(b): Body_<PlatformBody>,
+) -> Result<Response, ApiError> {
+    let names: Vec<&str> = if b.services.is_empty() {
+        s.supervisor.auto_start()
+    } else {
+        b.services.iter().map(|s| s.as_str()).collect()
+    };
+    let _ = b.force;
+    let started = s.supervisor.start_levels(&names).await?;
+    Ok(ok(started))
+}
+
+async fn platform_stop(
+    State(s): State<ApiState>,
+    Body_(b): Body_<PlatformBody>,
+) -> Result<Response, ApiError> {
+    for n in &b.services {
+        if !s.supervisor.graph().contains(n) {
+            return Err(SupervisorError::from(s.supervisor.graph().unknown(n)).into());
+        }
+    }
+    let names: Vec<&str> = b.services.iter().map(|s| s.as_str()).collect();
+    let scope = (!names.is_empty()).then_some(names.as_slice());
+    let results = s.supervisor.stop_levels(scope, b.force).await;
+    let mut stopped = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        match r {
+            Ok(snap) => stopped.push(snap),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            errors.join("; "),
+        ));
+    }
+    Ok(ok(stopped))
+}
+
+/// The event stream: one JSON object per line, first a snapshot of every service, then every
+/// state change as it happens.
+async fn events(State(s): State<ApiState>) -> Response {
+    let rx = s.supervisor.subscribe();
+    let snapshot = s.supervisor.list().await;
+    let first = json!({ "event": "snapshot", "services": snapshot });
+    let head = futures_util::stream::once(async move {
+        Ok::<_, Infallible>(Bytes::from(format!("{first}\n")))
+    });
+    let live = BroadcastStream::new(rx).filter_map(|r| async move {
+        r.ok().map(|e: Event| {
+            Ok::<_, Infallible>(Bytes::from(format!(
+                "{}\n",
+                serde_json::to_string(&e).unwrap_or_default()
+            )))
+        })
+    });
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(head.chain(live)))
+        .expect("valid response")
+}

@@ -1,0 +1,201 @@
+//! The CLI's side of the control API: connect to the daemon's socket (starting the daemon in
+//! the background when a command needs it), send a request, read the envelope.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper::body::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::UnixStream;
+
+use super::api::CONFIG_HEADER;
+use crate::state::StateDir;
+
+/// Why a request did not get a `success: true` answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("no keel daemon is running for {}", .0.display())]
+    NotRunning(PathBuf),
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    #[error("talking to the daemon: {0}")]
+    Transport(String),
+}
+
+/// A connection recipe: the state directory's socket and the config this CLI means.
+pub struct Client {
+    socket: PathBuf,
+    config: PathBuf,
+}
+
+impl Client {
+    pub fn new(state: &StateDir, config: &Path) -> Self {
+        Self {
+            socket: state.socket(),
+            config: std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf()),
+        }
+    }
+
+    /// Whether a daemon answers on the socket.
+    pub async fn is_running(&self) -> bool {
+        UnixStream::connect(&self.socket).await.is_ok()
+    }
+
+    /// Starts `keel daemon --no-start` in the background (its own session, output to
+    /// `logs/daemon.log`) unless one runs, and waits for its socket.
+    pub async fn ensure_daemon(&self, state: &StateDir) -> Result<(), ClientError> {
+        if self.is_running().await {
+            return Ok(());
+        }
+        state.create().map_err(|e| {
+            ClientError::Transport(format!("cannot create {}: {e}", state.root().display()))
+        })?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state.daemon_log())
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        let exe = std::env::current_exe().map_err(|e| ClientError::Transport(e.to_string()))?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("--state-dir")
+            .arg(state.root())
+            .args(["daemon", "--no-start"])
+            .stdin(Stdio::null())
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| ClientError::Transport(e.to_string()))?,
+            )
+            .stderr(log);
+        // SAFETY: setsid(2) is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                nix::unistd::setsid()?;
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ClientError::Transport(format!("cannot start the daemon: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if self.is_running().await {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(ClientError::Transport(format!(
+                    "the daemon exited at start ({status}); see {}",
+                    state.daemon_log().display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Err(ClientError::Transport(format!(
+            "the daemon did not answer within 15s; see {}",
+            state.daemon_log().display()
+        )))
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                    ClientError::NotRunning(
+                        self.socket.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                    )
+                }
+                _ => ClientError::Transport(e.to_string()),
+            })?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
+        tokio::spawn(conn);
+        let bytes = body
+            .map(|b| serde_json::to_vec(b).expect("serializable"))
+            .unwrap_or_default();
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "keel")
+            .header("content-type", "application/json")
+            .header(CONFIG_HEADER, self.config.to_string_lossy().as_ref())
+            .body(Full::new(Bytes::from(bytes)))
+            .expect("valid request");
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))
+    }
+
+    /// Sends a request and returns the envelope's `data`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ClientError> {
+        let resp = self.send(method, path, body).await?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?
+            .to_bytes();
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ClientError::Transport(format!("bad answer ({e})")))?;
+        if v["success"] == true {
+            Ok(v["data"].clone())
+        } else {
+            Err(ClientError::Api {
+                status,
+                message: v["error"].as_str().unwrap_or("unknown error").to_string(),
+            })
+        }
+    }
+
+    /// Sends a request whose answer is a stream, and hands each chunk to `each` until the
+    /// stream ends or `each` returns false.
+    pub async fn stream(
+        &self,
+        path: &str,
+        mut each: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ClientError> {
+        let resp = self.send("GET", path, None).await?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if status >= 400 {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|e| ClientError::Transport(e.to_string()))?
+                .to_bytes();
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            return Err(ClientError::Api {
+                status,
+                message: v["error"].as_str().unwrap_or("unknown error").to_string(),
+            });
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| ClientError::Transport(e.to_string()))?;
+            if let Some(data) = frame.data_ref() {
+                if !each(data) {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! The daemon: one per state directory, serving one config. It owns the supervisor and serves
+//! the control API; `keel daemon` runs it in the foreground, and the CLI starts it in the
+//! background when a command needs it.
+
+pub mod api;
+pub mod client;
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Notify;
+
+use crate::config::{self, Config};
+use crate::graph::ServiceGraph;
+use crate::state::{StateDir, now_ms};
+use crate::supervisor::{Deployer, Reaper, Supervisor};
+
+pub struct DaemonOptions {
+    pub config_path: PathBuf,
+    pub state: StateDir,
+    /// Do not start the auto_start services.
+    pub no_start: bool,
+    /// Also serve the API on this TCP address, to clients presenting this bearer token.
+    pub tcp: Option<(std::net::SocketAddr, String)>,
+}
+
+/// Takes the exclusive lock that makes a daemon the only one of its state directory; held for
+/// the daemon's life (released by the kernel however the process ends).
+fn lock(state: &StateDir) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = state.lock_file();
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+        Ok(mut f) => {
+            f.set_len(0)?;
+            writeln!(f, "{}", std::process::id())?;
+            Ok(f)
+        }
+        Err((_, _)) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "another keel daemon (pid {}) already serves the state directory {}",
+                pid.trim(),
+                state.root().display()
+            )
+        }
+    }
+}
+
+/// Runs the daemon until SIGTERM, SIGINT or a shutdown request; then stops every service in
+/// reverse dependency order and returns.
+pub async fn run(
+    opts: DaemonOptions,
+    make_deployer: impl FnOnce(&Config, &StateDir) -> anyhow::Result<Arc<dyn Deployer>>,
+) -> anyhow::Result<()> {
+    opts.state.create().with_context(|| {
+        format!(
+            "cannot create the state directory {}",
+            opts.state.root().display()
+        )
+    })?;
+    let _lock = lock(&opts.state)?;
+    let config = Arc::new(config::load(&opts.config_path)?);
+    let graph =
+        Arc::new(
+            ServiceGraph::build(&config).map_err(|d| config::ConfigError::Invalid {
+                path: opts.config_path.clone(),
+                diagnostics: d,
+            })?,
+        );
+    let reaper = Reaper::start()?;
+    let deployer = make_deployer(&config, &opts.state)?;
+    let supervisor = Supervisor::new(config.clone(), graph, opts.state.clone(), deployer, reaper)?;
+
+    let socket = opts.state.socket();
+    // We hold the lock, so a socket file left here is a dead daemon's.
+    let _ = std::fs::remove_file(&socket);
+    let listener =
+        UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    let shutdown = Arc::new(Notify::new());
+    let state = api::ApiState {
+        supervisor: supervisor.clone(),
+        config_path: config.path.clone(),
+        state_dir: opts.state.root().to_path_buf(),
+        started_at_ms: now_ms(),
+        shutdown: shutdown.clone(),
+    };
+    let app = api::router(state);
+    let tcp_server = match opts.tcp {
+        Some((addr, token)) => {
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            tracing::info!("control API also on http://{addr} (bearer token required)");
+            let app = api::with_bearer_token(app.clone(), token);
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(tcp, app).await {
+                    tracing::error!("control API (TCP) stopped: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
+    let server = tokio::spawn(async move {
+        if let Err(e) = axum::serve(SameUserListener(listener), app).await {
+            tracing::error!("control API stopped: {e}");
+        }
+    });
+    tracing::info!(
+        config = %config.path.display(),
+        socket = %socket.display(),
+        "keel daemon ready ({} services)",
+        config.services.len()
+    );
+
+    if !opts.no_start {
+        let auto = supervisor.auto_start();
+        if let Err(e) = supervisor.start_levels(&auto).await {
+            tracing::error!("starting the auto_start services: {e}");
+        }
+    }
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping services"),
+        _ = int.recv() => tracing::info!("SIGINT: stopping services"),
+        _ = shutdown.notified() => tracing::info!("shutdown requested: stopping services"),
+    }
+    for r in supervisor.stop_levels(None, false).await {
+        if let Err(e) = r {
+            tracing::warn!("{e}");
+        }
+    }
+    server.abort();
+    if let Some(t) = tcp_server {
+        t.abort();
+    }
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+/// Accepts only connections from processes of this daemon's own user.
+struct SameUserListener(UnixListener);
+
+impl axum::serve::Listener for SameUserListener {
+    type Io = tokio::net::UnixStream;
+    type Addr = tokio::net::unix::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let me = nix::unistd::geteuid().as_raw();
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => match stream.peer_cred() {
+                    Ok(cred) if cred.uid() == me => return (stream, addr),
+                    Ok(cred) => tracing::warn!(
+                        uid = cred.uid(),
+                        "refused a control connection from another user"
+                    ),
+                    Err(e) => tracing::warn!("refused a control connection: {e}"),
+                },
+                Err(e) => {
+                    tracing::warn!("accept on the control socket failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}

@@ -1,0 +1,9 @@
+//! Keel: a service host. See ARCHITECTURE.md for how the modules fit together.
+
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod graph;
+pub mod plugins;
+pub mod state;
+pub mod supervisor;

@@ -1,0 +1,202 @@
+//! The boundary between Keel and its plugins: turns config tables into plugin settings, the
+//! operator's `[plugins]` section into grants, plugin problems back into file locations, and
+//! deployment plugins' answers into what the supervisor runs. Nothing else in the `keel` crate
+//! talks to `keel_plugin_host`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use keel_plugin_host::{
+    Allowlist, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings, Started,
+    Value as PValue,
+};
+
+use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
+use crate::state::StateDir;
+use crate::supervisor::{Deployer, LaunchSpec, process::parse_signal};
+
+pub use keel_plugin_host::{CheckOutcome, PluginError, PluginKind, PluginSource, PluginSummary};
+
+/// The plugin host for a config: bundled plugins, the third-party directory (`[plugins] dir`,
+/// else `<state>/plugins`), compiled code cached under the state directory, the config's grants.
+pub async fn host(config: &Config, state: &StateDir) -> anyhow::Result<PluginHost> {
+    let grants = config
+        .plugins
+        .grants
+        .iter()
+        .map(|(name, g)| {
+            let mut grant = Grant::explicit(Allowlist {
+                network: g.network.clone(),
+                commands: g.commands.clone(),
+                paths: g.paths.clone(),
+                unix_sockets: g.unix_sockets.clone(),
+                env: g.env.clone(),
+            });
+            grant.memory_mb = g.memory_mb.map(u64::from);
+            grant.timeout = g.timeout_ms.map(Duration::from_millis);
+            (name.clone(), grant)
+        })
+        .collect::<HashMap<_, _>>();
+    let host = PluginHost::new(HostConfig {
+        cache_dir: Some(state.plugin_cache()),
+        plugin_dir: Some(
+            config
+                .plugins
+                .dir
+                .clone()
+                .unwrap_or_else(|| state.plugins_dir()),
+        ),
+        grants,
+    })
+    .await?;
+    for e in host.load_errors() {
+        tracing::warn!("plugin not loaded: {e}");
+    }
+    Ok(host)
+}
+
+/// What a plugin is told about the service a call is for.
+pub fn service_info(config: &Config, service: &Service) -> ServiceInfo {
+    ServiceInfo {
+        name: service.name.clone(),
+        config_dir: config.dir(),
+    }
+}
+
+/// A plugin table as plugin settings: scalars, arrays of scalars and one-level tables as they
+/// are; deeper tables flattened into dotted keys.
+pub fn settings(table: &PluginTable) -> Settings {
+    let mut out = Settings::new();
+    if let Value::Table(t) = &table.node.value {
+        for e in &t.entries {
+            flatten(&e.key, &e.node, &mut out);
+        }
+    }
+    out
+}
+
+fn flatten(key: &str, node: &Node, out: &mut Settings) {
+    match &node.value {
+        Value::Table(t) if t.entries.iter().all(|e| scalar(&e.node).is_some()) => {
+            let items = t
+                .entries
+                .iter()
+                .map(|e| (e.key.clone(), scalar(&e.node).expect("checked")))
+                .collect();
+            out.push(key, PValue::Table(items));
+        }
+        Value::Table(t) => {
+            for e in &t.entries {
+                flatten(&format!("{key}.{}", e.key), &e.node, out);
+            }
+        }
+        Value::Array(items) => {
+            let scalars: Vec<Scalar> = items.iter().filter_map(scalar).collect();
+            if scalars.len() == items.len() {
+                out.push(key, PValue::Array(scalars));
+            } else {
+                for (i, item) in items.iter().enumerate() {
+                    flatten(&format!("{key}.{i}"), item, out);
+                }
+            }
+        }
+        _ => {
+            let s = scalar(node).expect("every other value is a scalar");
+            out.push(
+                key,
+                match s {
+                    Scalar::Text(t) => PValue::Text(t),
+                    Scalar::Integer(i) => PValue::Integer(i),
+                    Scalar::Float(f) => PValue::Float(f),
+                    Scalar::Boolean(b) => PValue::Boolean(b),
+                },
+            );
+        }
+    }
+}
+
+fn scalar(node: &Node) -> Option<Scalar> {
+    Some(match &node.value {
+        Value::String(s) | Value::Datetime(s) => Scalar::Text(s.clone()),
+        Value::Integer(i) => Scalar::Integer(*i),
+        Value::Float(f) => Scalar::Float(*f),
+        Value::Boolean(b) => Scalar::Boolean(*b),
+        Value::Array(_) | Value::Table(_) => return None,
+    })
+}
+
+/// A plugin's complaint about `key` of `table`, located in the config file.
+pub fn locate_problem(
+    config: &Config,
+    service: &str,
+    table: &PluginTable,
+    key: &str,
+    message: &str,
+) -> Diagnostic {
+    let top = key.split(['.', '[']).next().unwrap_or(key);
+    let span = match &table.node.value {
+        Value::Table(t) => t.get(top).map(|e| e.key_span.clone()),
+        _ => None,
+    }
+    .unwrap_or_else(|| table.node.span.clone());
+    Diagnostic {
+        location: config.locate(&span),
+        key: if key.is_empty() {
+            table.key_path.clone()
+        } else {
+            format!("{}.{key}", table.key_path)
+        },
+        service: Some(service.to_string()),
+        message: message.to_string(),
+    }
+}
+
+/// Deployment through the mode's plugin: `start` answers with a launch spec that the
+/// supervisor spawns and watches.
+pub struct PluginDeployer {
+    host: PluginHost,
+    config: Arc<Config>,
+}
+
+impl PluginDeployer {
+    pub fn new(host: PluginHost, config: Arc<Config>) -> Self {
+        Self { host, config }
+    }
+}
+
+impl Deployer for PluginDeployer {
+    fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>> {
+        async move {
+            let mode = &service.deployment.mode;
+            let reply = self
+                .host
+                .start(mode, &service_info(&self.config, service), &settings(&service.deployment.settings))
+                .await
+                .map_err(|e| format!("deployment plugin `{mode}`: {e}"))?;
+            match reply.value {
+                Started::Launch(spec) => {
+                    let stop_signal = match &spec.stop_signal {
+                        None => nix::sys::signal::Signal::SIGTERM,
+                        Some(s) => parse_signal(s)
+                            .ok_or_else(|| format!("deployment plugin `{mode}` named an unknown stop signal {s:?}"))?,
+                    };
+                    Ok(LaunchSpec {
+                        program: spec.program,
+                        args: spec.args,
+                        env: spec.env,
+                        working_dir: spec.working_dir.map(Into::into),
+                        stop_signal,
+                        stop_command: spec.stop_command,
+                    })
+                }
+                Started::Handle(_) => Err(format!(
+                    "deployment plugin `{mode}` runs the workload itself; this version of Keel supervises only processes it launches"
+                )),
+            }
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,172 @@
+//! Processes: spawning a launch spec in its own session and process group with its output going
+//! to the service's log FIFOs, signalling the whole group, and waiting for the group to be empty.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::state::ProcessId;
+
+/// What to run: the host-side form of a deployment plugin's `launch-spec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchSpec {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    /// Sent to the process group to stop it (default SIGTERM).
+    pub stop_signal: Signal,
+    /// Run instead of the stop signal; SIGKILL still follows after the grace time.
+    pub stop_command: Option<Vec<String>>,
+}
+
+impl LaunchSpec {
+    pub fn new(program: impl Into<String>) -> Self {
+        Self {
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            working_dir: None,
+            stop_signal: Signal::SIGTERM,
+            stop_command: None,
+        }
+    }
+}
+
+/// Parses "SIGTERM", "TERM" or "15".
+pub fn parse_signal(s: &str) -> Option<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).ok();
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse().ok()
+}
+
+/// The two FIFOs a service writes its output into. Each is opened read-write on the service's
+/// side, so a write never fails with EPIPE while the daemon is away (it blocks once the pipe
+/// buffer is full, and the next daemon drains it).
+#[derive(Debug, Clone)]
+pub struct OutputFifos {
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl OutputFifos {
+    pub fn create(dir: &Path, service: &str) -> std::io::Result<Self> {
+        let f = Self {
+            stdout: dir.join(format!("{service}.out")),
+            stderr: dir.join(format!("{service}.err")),
+        };
+        for p in [&f.stdout, &f.stderr] {
+            match nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(f)
+    }
+}
+
+fn open_rw(p: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new().read(true).write(true).open(p)
+}
+
+/// Starts `spec` as the leader of a new session (and so of a new process group), stdin from
+/// /dev/null, stdout and stderr into the FIFOs. Relative programs and working directories are
+/// resolved against `base_dir` (the config file's directory).
+pub fn spawn(
+    spec: &LaunchSpec,
+    fifos: &OutputFifos,
+    base_dir: &Path,
+) -> std::io::Result<ProcessId> {
+    let program: OsString = if spec.program.contains('/') && !Path::new(&spec.program).is_absolute()
+    {
+        base_dir.join(&spec.program).into()
+    } else {
+        spec.program.clone().into()
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(match &spec.working_dir {
+            Some(d) if d.is_relative() => base_dir.join(d),
+            Some(d) => d.clone(),
+            None => base_dir.to_path_buf(),
+        })
+        .stdin(Stdio::null())
+        .stdout(open_rw(&fifos.stdout)?)
+        .stderr(open_rw(&fifos.stderr)?);
+    // SAFETY: only async-signal-safe calls between fork and exec: setsid(2) and sigprocmask(2).
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            // Signals blocked by the daemon's threads must not stay blocked in the service.
+            nix::sys::signal::sigprocmask(
+                nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                Some(&nix::sys::signal::SigSet::empty()),
+                None,
+            )?;
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    // The reaper collects the exit status; dropping `Child` neither waits nor kills.
+    drop(child);
+    Ok(ProcessId::of(pid).unwrap_or(ProcessId { pid, start_time: 0 }))
+}
+
+/// Sends `signal` to every process of the group led by `pgid`. A group that is already gone is
+/// not an error.
+pub fn signal_group(pgid: i32, signal: Signal) -> std::io::Result<()> {
+    match killpg(Pid::from_raw(pgid), signal) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether any process of the group is left.
+pub fn group_alive(pgid: i32) -> bool {
+    // Signal 0 checks existence; EPERM means a member exists but is not ours to signal.
+    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+}
+
+/// Waits until the group is empty or `limit` passes; true when it emptied.
+pub async fn wait_group_empty(pgid: i32, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut step = Duration::from_millis(1);
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(step).await;
+        step = (step * 2).min(Duration::from_millis(20));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signal_names() {
+        assert_eq!(parse_signal("SIGTERM"), Some(Signal::SIGTERM));
+        assert_eq!(parse_signal("int"), Some(Signal::SIGINT));
+        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("SIGNOPE"), None);
+    }
+}

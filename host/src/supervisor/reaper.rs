@@ -1,0 +1,121 @@
+//! The reaper: the only place that waits for child processes. It collects every exit (services,
+//! commands, and orphans re-parented to the daemon as a child subreaper) on SIGCHLD and hands
+//! each status to whoever watches that PID. No polling: it runs when the kernel says a child
+//! changed state.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::state::ExitInfo;
+
+/// Statuses nobody has claimed yet are kept this long (a child can exit before its spawner
+/// registers interest).
+const UNCLAIMED_TTL: Duration = Duration::from_secs(5);
+
+/// A handle to the reaper task.
+#[derive(Clone)]
+pub struct Reaper {
+    tx: mpsc::UnboundedSender<(i32, oneshot::Sender<ExitInfo>)>,
+}
+
+impl Reaper {
+    /// Makes this process a child subreaper (orphans of services come to it instead of init)
+    /// and starts the reaping task. Call once, inside the tokio runtime.
+    pub fn start() -> std::io::Result<Self> {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::warn!("cannot become a child subreaper: {e}");
+        }
+        let mut sigchld = signal(SignalKind::child())?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<(i32, oneshot::Sender<ExitInfo>)>();
+        tokio::spawn(async move {
+            let mut watchers: HashMap<i32, oneshot::Sender<ExitInfo>> = HashMap::new();
+            let mut unclaimed: HashMap<i32, (ExitInfo, Instant)> = HashMap::new();
+            loop {
+                tokio::select! {
+                    w = rx.recv() => match w {
+                        Some((pid, reply)) => match unclaimed.remove(&pid) {
+                            Some((status, _)) => { let _ = reply.send(status); }
+                            None => { watchers.insert(pid, reply); }
+                        },
+                        None => return,
+                    },
+                    _ = sigchld.recv() => {}
+                }
+                // Reap everything that has exited; a registration may also follow an exit.
+                loop {
+                    match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::Exited(pid, code)) => deliver(
+                            &mut watchers,
+                            &mut unclaimed,
+                            pid.as_raw(),
+                            ExitInfo::Code(code),
+                        ),
+                        Ok(WaitStatus::Signaled(pid, sig, _)) => deliver(
+                            &mut watchers,
+                            &mut unclaimed,
+                            pid.as_raw(),
+                            ExitInfo::Signal(sig.as_str().to_string()),
+                        ),
+                        Ok(WaitStatus::StillAlive) | Err(_) => break,
+                        Ok(_) => continue,
+                    }
+                }
+                let now = Instant::now();
+                unclaimed.retain(|_, (_, at)| now.duration_since(*at) < UNCLAIMED_TTL);
+            }
+        });
+        Ok(Self { tx })
+    }
+
+    /// The exit status of `pid`, a child of this process, when it exits.
+    pub fn watch(&self, pid: i32) -> oneshot::Receiver<ExitInfo> {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.tx.send((pid, tx));
+        rx
+    }
+}
+
+fn deliver(
+    watchers: &mut HashMap<i32, oneshot::Sender<ExitInfo>>,
+    unclaimed: &mut HashMap<i32, (ExitInfo, Instant)>,
+    pid: i32,
+    status: ExitInfo,
+) {
+    match watchers.remove(&pid) {
+        Some(w) => {
+            let _ = w.send(status);
+        }
+        None => {
+            unclaimed.insert(pid, (status, Instant::now()));
+        }
+    }
+}
+
+/// Resolves when a process that is *not* this daemon's child (one re-adopted after a daemon
+/// restart) exits, through a pidfd: no polling, and immune to PID reuse.
+pub async fn wait_foreign_exit(pid: i32) -> ExitInfo {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    // SAFETY: pidfd_open(2) takes a PID and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if fd < 0 {
+        return ExitInfo::Unknown;
+    }
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open and unchanged for
+    // the AsyncFd's whole life.
+    match unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    } {
+        Ok(afd) => {
+            let _ = afd.readable().await;
+        }
+        Err(_) => return ExitInfo::Unknown,
+    }
+    ExitInfo::Unknown
+}

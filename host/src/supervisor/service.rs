@@ -1,0 +1,426 @@
+//! One service's state machine, owned by one task: commands come in through a channel, state
+//! changes go out as events. Nothing else touches a service's process or record.
+
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use nix::sys::signal::Signal;
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::logs::ServiceLog;
+use super::policy::{Decision, RestartTracker};
+use super::process::{self, LaunchSpec, OutputFifos};
+use super::reaper::{self, Reaper};
+use super::{Deployer, Event};
+use crate::config::Service;
+use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
+
+/// Where a service is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Stopped,
+    Starting,
+    Running,
+    Stopping,
+    /// Exited; waiting out the backoff before the next start.
+    Restarting,
+    Failed,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Stopped => "stopped",
+            Status::Starting => "starting",
+            Status::Running => "running",
+            Status::Stopping => "stopping",
+            Status::Restarting => "restarting",
+            Status::Failed => "failed",
+        }
+    }
+
+    /// Whether a process of the service exists (or is about to).
+    pub fn is_active(self) -> bool {
+        matches!(
+            self,
+            Status::Starting | Status::Running | Status::Stopping | Status::Restarting
+        )
+    }
+}
+
+/// What the API and the CLI see of a service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub status: Status,
+    pub pid: Option<i32>,
+    /// Unix time (ms) the current process started.
+    pub started_at_ms: Option<u64>,
+    pub restarts: u32,
+    pub last_exit: Option<ExitInfo>,
+    /// Why the service is `failed`.
+    pub reason: Option<String>,
+}
+
+pub(super) enum Command {
+    Start(oneshot::Sender<Result<Snapshot, String>>),
+    Stop {
+        force: bool,
+        reply: oneshot::Sender<Result<Snapshot, String>>,
+    },
+    Snapshot(oneshot::Sender<Snapshot>),
+}
+
+type ExitFuture = Pin<Box<dyn Future<Output = ExitInfo> + Send>>;
+
+struct Running {
+    id: ProcessId,
+    since: Instant,
+    exit: ExitFuture,
+}
+
+pub(super) struct ServiceTask {
+    pub service: Arc<Service>,
+    pub base_dir: PathBuf,
+    pub deployer: Arc<dyn Deployer>,
+    pub reaper: Reaper,
+    pub state: StateDir,
+    pub log: ServiceLog,
+    pub fifos: OutputFifos,
+    pub events: broadcast::Sender<Event>,
+}
+
+struct Machine {
+    t: ServiceTask,
+    tracker: RestartTracker,
+    record: ServiceRecord,
+    status: Status,
+    running: Option<Running>,
+    spec: Option<LaunchSpec>,
+    restart_at: Option<tokio::time::Instant>,
+}
+
+impl ServiceTask {
+    /// Runs the service's state machine until the command channel closes. First it looks at
+    /// what a previous daemon left: a live process is adopted, a dead one handled by policy.
+    pub async fn run(self, mut commands: mpsc::Receiver<Command>) {
+        let mut m = Machine {
+            tracker: RestartTracker::new(&self.service.startup),
+            record: ServiceRecord::new(&self.service.name),
+            status: Status::Stopped,
+            running: None,
+            spec: None,
+            restart_at: None,
+            t: self,
+        };
+        m.recover().await;
+        loop {
+            let restart_at = m.restart_at;
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(c) => m.handle(c).await,
+                    None => return,
+                },
+                exit = async { (&mut m.running.as_mut().expect("guarded").exit).await }, if m.running.is_some() => {
+                    m.exited(exit).await;
+                }
+                _ = async { tokio::time::sleep_until(restart_at.expect("guarded")).await }, if restart_at.is_some() => {
+                    m.restart_at = None;
+                    if let Err(e) = m.launch().await {
+                        m.launch_failed(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Machine {
+    fn name(&self) -> &str {
+        &self.t.service.name
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            name: self.t.service.name.clone(),
+            status: self.status,
+            pid: self.running.as_ref().map(|r| r.id.pid),
+            started_at_ms: self.running.as_ref().and(self.record.started_at_ms),
+            restarts: self.record.restarts,
+            last_exit: self.record.last_exit.clone(),
+            reason: self.record.failed.clone(),
+        }
+    }
+
+    fn set(&mut self, status: Status) {
+        self.status = status;
+        self.persist();
+        let _ = self.t.events.send(Event::Changed(self.snapshot()));
+    }
+
+    fn persist(&mut self) {
+        self.record.process = self.running.as_ref().map(|r| r.id);
+        if let Err(e) = self.t.state.save(&self.record) {
+            tracing::error!(service = self.name(), "cannot save state: {e}");
+        }
+    }
+
+    async fn recover(&mut self) {
+        let saved = match self.t.state.load(self.name()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("{e}; starting {} from a clean state", self.name());
+                self.t.log.note(format!("{e}; state reset"));
+                self.t.state.quarantine(&e.path);
+                None
+            }
+        };
+        let Some(saved) = saved else {
+            self.persist();
+            return;
+        };
+        self.record = saved;
+        match self.record.process {
+            Some(id) if id.is_alive() => {
+                tracing::info!(
+                    service = self.name(),
+                    pid = id.pid,
+                    "re-adopted running process"
+                );
+                self.t
+                    .log
+                    .note(format!("re-adopted pid {} after a daemon restart", id.pid));
+                self.running = Some(Running {
+                    id,
+                    since: Instant::now(),
+                    exit: reaper::wait_foreign_exit(id.pid).boxed(),
+                });
+                self.set(Status::Running);
+            }
+            Some(id) => {
+                tracing::info!(
+                    service = self.name(),
+                    pid = id.pid,
+                    "process died while the daemon was away"
+                );
+                self.t
+                    .log
+                    .note(format!("pid {} died while the daemon was away", id.pid));
+                self.record.process = None;
+                if self.record.wanted {
+                    // As if it had just exited: the policy decides.
+                    self.exited_after(ExitInfo::Unknown, Duration::ZERO).await;
+                } else {
+                    self.set(Status::Stopped);
+                }
+            }
+            None if self.record.failed.is_some() => self.set(Status::Failed),
+            None => self.set(Status::Stopped),
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::Start(reply) => {
+                let result = self.start().await;
+                let _ = reply.send(result.map(|()| self.snapshot()));
+            }
+            Command::Stop { force, reply } => {
+                self.stop(force).await;
+                let _ = reply.send(Ok(self.snapshot()));
+            }
+        }
+    }
+
+    /// Starts the service if it does not run; clears `failed`.
+    async fn start(&mut self) -> Result<(), String> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        self.record.wanted = true;
+        self.record.failed = None;
+        self.restart_at = None;
+        self.tracker.reset();
+        self.spec = None; // a start by hand asks the plugin again
+        self.launch()
+            .await
+            .inspect_err(|e| self.launch_failed(e.clone()))
+    }
+
+    async fn launch(&mut self) -> Result<(), String> {
+        self.set(Status::Starting);
+        let spec = match &self.spec {
+            Some(s) => s.clone(),
+            None => {
+                let s = self.t.deployer.launch(&self.t.service).await?;
+                self.spec = Some(s.clone());
+                s
+            }
+        };
+        let id = process::spawn(&spec, &self.t.fifos, &self.t.base_dir)
+            .map_err(|e| format!("cannot start `{}`: {e}", spec.program))?;
+        let exit = self
+            .t
+            .reaper
+            .watch(id.pid)
+            .map(|r| r.unwrap_or(ExitInfo::Unknown));
+        self.running = Some(Running {
+            id,
+            since: Instant::now(),
+            exit: exit.boxed(),
+        });
+        self.record.started_at_ms = Some(now_ms());
+        self.t.log.note(format!("started pid {}", id.pid));
+        tracing::info!(service = self.name(), pid = id.pid, "started");
+        self.set(Status::Running);
+        Ok(())
+    }
+
+    fn launch_failed(&mut self, e: String) {
+        tracing::warn!(service = self.name(), "start failed: {e}");
+        self.t.log.note(format!("start failed: {e}"));
+        self.record.failed = Some(e);
+        self.record.wanted = false;
+        self.set(Status::Failed);
+    }
+
+    async fn exited(&mut self, exit: ExitInfo) {
+        let ran = self
+            .running
+            .take()
+            .map(|r| r.since.elapsed())
+            .unwrap_or_default();
+        self.exited_after(exit, ran).await;
+    }
+
+    async fn exited_after(&mut self, exit: ExitInfo, ran: Duration) {
+        self.record.last_exit = Some(exit.clone());
+        match self.tracker.on_exit(&exit, ran, Instant::now()) {
+            Decision::Restart(delay) => {
+                self.record.restarts += 1;
+                self.t.log.note(format!(
+                    "{exit}; restarting in {}ms (restart {})",
+                    delay.as_millis(),
+                    self.record.restarts
+                ));
+                if delay.is_zero() {
+                    if let Err(e) = self.launch().await {
+                        self.launch_failed(e);
+                    }
+                } else {
+                    self.restart_at = Some(tokio::time::Instant::now() + delay);
+                    self.set(Status::Restarting);
+                }
+            }
+            Decision::Exited { failed } => {
+                self.record.wanted = false;
+                self.t
+                    .log
+                    .note(format!("{exit}; not restarted (restart policy)"));
+                if failed {
+                    self.record.failed = Some(format!(
+                        "{exit} (restart policy: {})",
+                        self.t.service.startup.restart.as_str()
+                    ));
+                    self.set(Status::Failed);
+                } else {
+                    self.set(Status::Stopped);
+                }
+            }
+            Decision::GiveUp(reason) => {
+                self.record.wanted = false;
+                self.t.log.note(format!("failed: {reason}"));
+                tracing::warn!(service = self.name(), "failed: {reason}");
+                self.record.failed = Some(reason);
+                self.set(Status::Failed);
+            }
+        }
+    }
+
+    /// Stops the process group: the stop command or signal, then SIGKILL after the grace time
+    /// (at once with `force`); done only when the group is empty.
+    async fn stop(&mut self, force: bool) {
+        self.restart_at = None;
+        self.record.wanted = false;
+        let Some(mut running) = self.running.take() else {
+            if self.status != Status::Failed {
+                self.set(Status::Stopped);
+            }
+            return;
+        };
+        self.set(Status::Stopping);
+        let pgid = running.id.pid;
+        let grace = self.t.service.startup.stop_timeout;
+        let spec = self.spec.clone();
+        let (signal, stop_command) = spec
+            .map(|s| (s.stop_signal, s.stop_command))
+            .unwrap_or((Signal::SIGTERM, None));
+        if force {
+            let _ = process::signal_group(pgid, Signal::SIGKILL);
+        } else if let Some(cmd) = stop_command.filter(|c| !c.is_empty()) {
+            self.t
+                .log
+                .note(format!("stopping with `{}`", cmd.join(" ")));
+            run_stop_command(&self.t.reaper, &cmd, &self.t.base_dir, grace).await;
+        } else {
+            self.t
+                .log
+                .note(format!("stopping with {}", signal.as_str()));
+            let _ = process::signal_group(pgid, signal);
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        let exited = tokio::time::timeout(grace, &mut running.exit).await.ok();
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !process::wait_group_empty(pgid, left).await {
+            self.t.log.note(format!(
+                "still running after {}s; sending SIGKILL to the process group",
+                grace.as_secs_f64()
+            ));
+            let _ = process::signal_group(pgid, Signal::SIGKILL);
+            process::wait_group_empty(pgid, Duration::from_secs(5)).await;
+        }
+        let exit = match exited {
+            Some(e) => e,
+            None => tokio::time::timeout(Duration::from_secs(5), running.exit)
+                .await
+                .unwrap_or(ExitInfo::Unknown),
+        };
+        self.t.log.note(format!("stopped ({exit})"));
+        self.record.last_exit = Some(exit);
+        self.set(Status::Stopped);
+    }
+}
+
+/// Runs a launch spec's stop command (no shell), at most `limit`; its status goes through the
+/// reaper like every other child's.
+async fn run_stop_command(reaper: &Reaper, cmd: &[String], dir: &std::path::Path, limit: Duration) {
+    let child = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .spawn();
+    let shown = cmd.join(" ");
+    let child = match child {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!("stop command `{shown}` failed: {e}"),
+    };
+    let pid = child.id() as i32;
+    drop(child);
+    match tokio::time::timeout(limit, reaper.watch(pid)).await {
+        Ok(Ok(ExitInfo::Code(0))) => {}
+        Ok(Ok(other)) => tracing::warn!("stop command `{shown}`: {other}"),
+        Ok(Err(_)) => {}
+        Err(_) => {
+            tracing::warn!("stop command `{shown}` timed out");
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+}

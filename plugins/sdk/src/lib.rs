@@ -1,0 +1,476 @@
+//! What Keel's own plugins (the bundled ones and the host's test fixtures) have in common.
+//!
+//! * Bindings for what every Keel world imports (`keel:plugin/types`, `keel:plugin/host`) are
+//!   generated here once; a plugin crate generates only its own exports with [`world!`], which
+//!   points wit-bindgen at these modules.
+//! * [`Reader`] reads typed values out of a `settings` table, collecting a precise [`Problem`]
+//!   for every key that is missing or has the wrong type, and reports keys nobody asked for as
+//!   unknown, with a did-you-mean.
+
+pub use wit_bindgen;
+
+mod bindings {
+    // An imports-only world. The component linker merges the world described by this crate's
+    // custom section with the plugin's own world, so it must not mention any export.
+    wit_bindgen::generate!({
+        path: "../../wit/0.1.0",
+        inline: "
+            package keel:sdk;
+            world imports {
+                import keel:plugin/types@0.1.0;
+                import keel:plugin/host@0.1.0;
+            }
+        ",
+        generate_all,
+        // `types` is used by the plugins' exports, not by any import: generate it anyway.
+        generate_unused_types: true,
+    });
+}
+
+pub use bindings::keel::plugin::{host, types};
+
+use host::HostError;
+use types::{Problem, Scalar, Value};
+
+/// Generates the bindings of one `keel:plugin` world in the calling crate, reusing this crate's
+/// bindings for the imports. Use it at the crate root, then `export!(YourType);`:
+///
+/// ```ignore
+/// keel_plugin_sdk::world!("health-check-plugin");
+/// ```
+///
+/// wit-bindgen resolves the WIT path from the calling crate's manifest, so the crate must sit two
+/// directories below `plugins/` (like `plugins/bundled/tcp` or `plugins/fixtures/spin`).
+#[macro_export]
+macro_rules! world {
+    ($world:literal) => {
+        $crate::wit_bindgen::generate!({
+            path: "../../../wit/0.1.0",
+            world: $world,
+            with: {
+                "keel:plugin/types@0.1.0": keel_plugin_sdk::types,
+                "keel:plugin/host@0.1.0": keel_plugin_sdk::host,
+            },
+            runtime_path: "keel_plugin_sdk::wit_bindgen::rt",
+        });
+    };
+}
+
+/// Reads a settings table. Every getter records its key as known; [`Reader::finish`] then reports
+/// the keys that no getter asked for. Getters return `None` both when an optional key is absent
+/// and when a key is present but wrong (a problem has been recorded then).
+pub struct Reader<'a> {
+    settings: &'a [(String, Value)],
+    known: Vec<&'static str>,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(settings: &'a [(String, Value)]) -> Self {
+        Reader {
+            settings,
+            known: Vec::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Records a problem found by the caller (e.g. a value of the right type that makes no sense).
+    pub fn problem(&mut self, key: &str, message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn lookup(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.known.push(key);
+        self.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Records the problem of a missing required key: a problem of the table as a whole.
+    fn missing(&mut self, key: &str, expected: &str) {
+        self.problem(
+            "",
+            format!("missing required setting \"{key}\": expected {expected}"),
+        );
+    }
+
+    fn wrong(&mut self, key: &str, expected: &str, found: &Value) {
+        self.problem(
+            key,
+            format!("expected {expected}, found {}", describe(found)),
+        );
+    }
+
+    /// An optional string (it may be empty).
+    pub fn string(&mut self, key: &'static str) -> Option<String> {
+        match self.lookup(key)? {
+            Value::Text(s) => Some(s.clone()),
+            other => {
+                self.wrong(key, "a string", other);
+                None
+            }
+        }
+    }
+
+    /// A required, non-empty string.
+    pub fn required_string(&mut self, key: &'static str) -> Option<String> {
+        const EXPECTED: &str = "a non-empty string";
+        match self.lookup(key) {
+            None => {
+                self.missing(key, EXPECTED);
+                None
+            }
+            Some(Value::Text(s)) if !s.is_empty() => Some(s.clone()),
+            Some(other) => {
+                self.wrong(key, EXPECTED, other);
+                None
+            }
+        }
+    }
+
+    /// An optional integer in `min..=max`.
+    pub fn integer(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        let value = self.lookup(key)?;
+        self.check_integer(key, min, max, value)
+    }
+
+    /// A required integer in `min..=max`.
+    pub fn required_integer(&mut self, key: &'static str, min: i64, max: i64) -> Option<i64> {
+        match self.lookup(key) {
+            Some(value) => self.check_integer(key, min, max, value),
+            None => {
+                self.missing(key, &format!("an integer between {min} and {max}"));
+                None
+            }
+        }
+    }
+
+    fn check_integer(&mut self, key: &str, min: i64, max: i64, value: &Value) -> Option<i64> {
+        match value {
+            Value::Integer(i) if (min..=max).contains(i) => Some(*i),
+            other => {
+                self.wrong(key, &format!("an integer between {min} and {max}"), other);
+                None
+            }
+        }
+    }
+
+    /// An optional boolean.
+    pub fn bool(&mut self, key: &'static str) -> Option<bool> {
+        match self.lookup(key)? {
+            Value::Boolean(b) => Some(*b),
+            other => {
+                self.wrong(key, "true or false", other);
+                None
+            }
+        }
+    }
+
+    /// An optional array of strings, e.g. `args = ["--port", "8080"]`.
+    pub fn string_array(&mut self, key: &'static str) -> Option<Vec<String>> {
+        let items = match self.lookup(key)? {
+            Value::Array(items) => items,
+            other => {
+                self.wrong(key, "an array of strings", other);
+                return None;
+            }
+        };
+        let mut strings = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Scalar::Text(s) => strings.push(s.clone()),
+                other => {
+                    let message = format!(
+                        "expected an array of strings, but item {} is {}{}",
+                        i + 1,
+                        describe_scalar(other),
+                        quote_hint(other)
+                    );
+                    self.problem(key, message);
+                    return None;
+                }
+            }
+        }
+        Some(strings)
+    }
+
+    /// An optional table of strings, e.g. `env = { RUST_LOG = "info" }`, in the order written.
+    pub fn string_table(&mut self, key: &'static str) -> Option<Vec<(String, String)>> {
+        let entries = match self.lookup(key)? {
+            Value::Table(entries) => entries,
+            other => {
+                self.wrong(key, "a table of strings", other);
+                return None;
+            }
+        };
+        let mut table = Vec::with_capacity(entries.len());
+        for (name, value) in entries {
+            match value {
+                Scalar::Text(s) => table.push((name.clone(), s.clone())),
+                other => {
+                    let message = format!(
+                        "expected a table of strings, but \"{name}\" is {}{}",
+                        describe_scalar(other),
+                        quote_hint(other)
+                    );
+                    self.problem(key, message);
+                    return None;
+                }
+            }
+        }
+        Some(table)
+    }
+
+    /// Adds a problem for every key no getter asked for and returns all problems.
+    pub fn problems(mut self) -> Vec<Problem> {
+        let unknown: Vec<&'a str> = self
+            .settings
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !self.known.contains(k))
+            .collect();
+        for key in unknown {
+            let message = match did_you_mean(key, &self.known) {
+                Some(guess) => format!("unknown setting \"{key}\"; did you mean \"{guess}\"?"),
+                None => {
+                    format!(
+                        "unknown setting \"{key}\"; known settings: {}",
+                        self.known.join(", ")
+                    )
+                }
+            };
+            self.problem(key, message);
+        }
+        self.problems
+    }
+
+    /// `Ok(value)` when there were no problems (including unknown keys), else every problem.
+    pub fn finish<T>(self, value: T) -> Result<T, Vec<Problem>> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// How a value found in settings is named in a problem, e.g. `text "abc"`.
+pub fn describe(value: &Value) -> String {
+    match value {
+        Value::Text(s) => describe_scalar(&Scalar::Text(s.clone())),
+        Value::Integer(i) => describe_scalar(&Scalar::Integer(*i)),
+        Value::Float(f) => describe_scalar(&Scalar::Float(*f)),
+        Value::Boolean(b) => describe_scalar(&Scalar::Boolean(*b)),
+        Value::Array(items) => match items.len() {
+            1 => "an array of 1 item".to_string(),
+            n => format!("an array of {n} items"),
+        },
+        Value::Table(_) => "a table".to_string(),
+    }
+}
+
+fn describe_scalar(scalar: &Scalar) -> String {
+    match scalar {
+        Scalar::Text(s) => {
+            // Long values are cut: the problem points at the key anyway.
+            const MAX: usize = 60;
+            match s.char_indices().nth(MAX) {
+                Some((cut, _)) => format!("text {:?}...", &s[..cut]),
+                None => format!("text {s:?}"),
+            }
+        }
+        Scalar::Integer(i) => format!("integer {i}"),
+        Scalar::Float(f) => format!("float {f:?}"),
+        Scalar::Boolean(b) => format!("boolean {b}"),
+    }
+}
+
+/// For a number or boolean where a string was expected: how to write it as one.
+fn quote_hint(scalar: &Scalar) -> String {
+    match scalar {
+        Scalar::Integer(i) => format!(" (write \"{i}\")"),
+        Scalar::Float(f) => format!(" (write \"{f}\")"),
+        Scalar::Boolean(b) => format!(" (write \"{b}\")"),
+        Scalar::Text(_) => String::new(),
+    }
+}
+
+/// The known key closest to `key`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    let normalize = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let key = normalize(key);
+    let (distance, best) = known
+        .iter()
+        .map(|k| (edit_distance(&key, &normalize(k)), *k))
+        .min_by_key(|(d, _)| *d)?;
+    // One edit for short keys, about one in three characters for longer ones.
+    (distance <= (key.chars().count() / 3).max(1)).then_some(best)
+}
+
+/// Levenshtein distance, counting a swap of two adjacent characters as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the dynamic-programming table: two back, one back, current.
+    let mut two_back = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                cur[j] = cur[j].min(two_back[j - 2] + 1);
+            }
+        }
+        std::mem::swap(&mut two_back, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+/// One line for a list of problems, e.g. for a check run with settings that do not validate.
+pub fn problems_text(problems: &[Problem]) -> String {
+    let parts: Vec<String> = problems
+        .iter()
+        .map(|p| {
+            if p.key.is_empty() {
+                p.message.clone()
+            } else {
+                format!("{}: {}", p.key, p.message)
+            }
+        })
+        .collect();
+    format!("invalid settings: {}", parts.join("; "))
+}
+
+/// A host error as text, e.g. `denied: path /etc/shadow`.
+pub fn host_error_text(error: &HostError) -> String {
+    match error {
+        HostError::Denied(what) => format!("denied: {what}"),
+        HostError::Failed(why) => format!("failed: {why}"),
+        HostError::TimedOut => "timed out".to_string(),
+    }
+}
+
+/// `host:port` as an authority, with an IPv6 address in brackets (`[::1]:8080`).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// The text of an I/O error without the `(os error N)` suffix or std's "failed to lookup address
+/// information: " prefix, starting in lower case (`connection refused`), to fit in the middle of
+/// a sentence.
+pub fn io_error_text(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let text = text
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("{:?}", error.kind()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, Value)]) -> Vec<(String, Value)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn integer_problems_are_precise() {
+        let s = settings(&[
+            ("port", Value::Text("abc".into())),
+            ("prot", Value::Integer(1)),
+        ]);
+        let mut r = Reader::new(&s);
+        assert_eq!(r.required_integer("port", 1, 65535), None);
+        r.string("host");
+        let problems = r.problems();
+        assert_eq!(problems[0].key, "port");
+        assert_eq!(
+            problems[0].message,
+            "expected an integer between 1 and 65535, found text \"abc\""
+        );
+        assert_eq!(
+            problems[1].message,
+            "unknown setting \"prot\"; did you mean \"port\"?"
+        );
+    }
+
+    #[test]
+    fn missing_and_unknown() {
+        let s = settings(&[("zzzzzz", Value::Boolean(true))]);
+        let mut r = Reader::new(&s);
+        r.required_string("binary_path");
+        r.string_array("args");
+        let problems = r.problems();
+        assert_eq!(problems[0].key, "");
+        assert_eq!(
+            problems[0].message,
+            "missing required setting \"binary_path\": expected a non-empty string"
+        );
+        assert_eq!(
+            problems[1].message,
+            "unknown setting \"zzzzzz\"; known settings: binary_path, args"
+        );
+    }
+
+    #[test]
+    fn arrays_and_tables() {
+        let s = settings(&[
+            (
+                "args",
+                Value::Array(vec![Scalar::Text("--port".into()), Scalar::Integer(8080)]),
+            ),
+            (
+                "env",
+                Value::Table(vec![("RUST_LOG".into(), Scalar::Text("info".into()))]),
+            ),
+        ]);
+        let mut r = Reader::new(&s);
+        assert_eq!(r.string_array("args"), None);
+        assert_eq!(
+            r.string_table("env"),
+            Some(vec![("RUST_LOG".into(), "info".into())])
+        );
+        let problems = r.problems();
+        assert_eq!(
+            problems[0].message,
+            "expected an array of strings, but item 2 is integer 8080 (write \"8080\")"
+        );
+        assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn typos() {
+        assert_eq!(
+            did_you_mean("binary-path", &["binary_path", "args"]),
+            Some("binary_path")
+        );
+        assert_eq!(
+            did_you_mean("expected_staus", &["expected_status"]),
+            Some("expected_status")
+        );
+        assert_eq!(did_you_mean("hots", &["host", "port"]), Some("host"));
+        assert_eq!(did_you_mean("colour", &["host", "port"]), None);
+    }
+}
