@@ -4,6 +4,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod graph;
+pub mod health;
 pub mod plugins;
 pub mod state;
 pub mod supervisor;

@@ -15,8 +15,10 @@ use keel_plugin_host::{
 };
 
 use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
+use crate::health::{CheckReport, Checker};
 use crate::state::StateDir;
-use crate::supervisor::{Deployer, LaunchSpec, process::parse_signal};
+use crate::state::now_ms;
+use crate::supervisor::{Deployer, LaunchSpec, PreflightCheck, process::parse_signal};
 
 pub use keel_plugin_host::{CheckOutcome, PluginError, PluginKind, PluginSource, PluginSummary};
 
@@ -154,20 +156,54 @@ pub fn locate_problem(
     }
 }
 
-/// Deployment through the mode's plugin: `start` answers with a launch spec that the
-/// supervisor spawns and watches.
-pub struct PluginDeployer {
+/// What the supervisor needs of plugins: deployment through the mode's plugin (`start`
+/// answers with a launch spec that the supervisor spawns and watches, `preflight` with the
+/// prerequisites) and health checks through the check type's plugin.
+pub struct Plugins {
     host: PluginHost,
     config: Arc<Config>,
 }
 
-impl PluginDeployer {
+impl Plugins {
     pub fn new(host: PluginHost, config: Arc<Config>) -> Self {
         Self { host, config }
     }
 }
 
-impl Deployer for PluginDeployer {
+impl Checker for Plugins {
+    fn check<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Option<CheckReport>> {
+        async move {
+            let hc = service.health_check.as_ref()?;
+            let began = std::time::Instant::now();
+            let outcome = self
+                .host
+                .check(
+                    &hc.check_type,
+                    &service_info(&self.config, service),
+                    &settings(&hc.settings),
+                    hc.timeout,
+                )
+                .await;
+            Some(match outcome {
+                Ok(o) => CheckReport {
+                    healthy: o.healthy,
+                    message: o.message,
+                    duration_ms: o.duration.as_millis() as u64,
+                    at_ms: now_ms(),
+                },
+                Err(e) => CheckReport {
+                    healthy: false,
+                    message: format!("{} check: {e}", hc.check_type),
+                    duration_ms: began.elapsed().as_millis() as u64,
+                    at_ms: now_ms(),
+                },
+            })
+        }
+        .boxed()
+    }
+}
+
+impl Deployer for Plugins {
     fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>> {
         async move {
             let mode = &service.deployment.mode;
@@ -195,6 +231,34 @@ impl Deployer for PluginDeployer {
                 Started::Handle(_) => Err(format!(
                     "deployment plugin `{mode}` runs the workload itself; this version of Keel supervises only processes it launches"
                 )),
+            }
+        }
+        .boxed()
+    }
+
+    fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>> {
+        async move {
+            let mode = &service.deployment.mode;
+            let info = service_info(&self.config, service);
+            let found = self
+                .host
+                .preflight(mode, &info, &settings(&service.deployment.settings))
+                .await;
+            match found {
+                Ok(reply) => reply
+                    .value
+                    .into_iter()
+                    .map(|f| PreflightCheck {
+                        kind: "prerequisites",
+                        ok: f.ok,
+                        message: f.message,
+                    })
+                    .collect(),
+                Err(e) => vec![PreflightCheck {
+                    kind: "prerequisites",
+                    ok: false,
+                    message: format!("deployment plugin `{mode}`: {e}"),
+                }],
             }
         }
         .boxed()

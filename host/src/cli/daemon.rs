@@ -8,7 +8,7 @@ use serde_json::json;
 use super::output::json_ok;
 use super::{Context, Exit, Failure, block_on};
 use crate::daemon::{self, DaemonOptions};
-use crate::plugins::{self, PluginDeployer};
+use crate::plugins::{self, Plugins};
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -78,10 +78,8 @@ fn foreground(
                 tcp,
             },
             move |config, _| {
-                Ok(Arc::new(PluginDeployer::new(
-                    host,
-                    Arc::new(config.clone()),
-                )))
+                let plugins = Arc::new(Plugins::new(host, config.clone()));
+                Ok((plugins.clone(), plugins))
             },
         )
         .await

@@ -1,6 +1,7 @@
 //! The `keel` command line: argument parsing (clap) and dispatch to one module per command group.
 
 mod daemon;
+mod lifecycle;
 mod output;
 mod platform;
 mod plugins;

@@ -9,6 +9,7 @@ use serde_json::json;
 pub const BOLD: Style = Style::new().bold();
 pub const RED: Style = AnsiColor::Red.on_default().bold();
 pub const GREEN: Style = AnsiColor::Green.on_default();
+pub const YELLOW: Style = AnsiColor::Yellow.on_default();
 pub const DIM: Style = Style::new().dimmed();
 
 /// `text` in `style`; anstream removes the escapes where colour is not wanted.

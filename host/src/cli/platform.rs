@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::output::{BOLD, DIM, GREEN, RED, json_ok, styled};
+use super::output::{BOLD, DIM, GREEN, json_ok, styled};
 use super::{Context, Exit, Failure, block_on};
 
 #[derive(Debug, Subcommand)]
@@ -30,6 +30,8 @@ pub enum PlatformCommand {
     Restart { names: Vec<String> },
     /// Show every service's status, grouped by category
     Status,
+    /// Show every service's health as monitoring sees it
+    Health,
     /// Show a service's log
     Logs(super::services::LogArgs),
 }
@@ -49,38 +51,57 @@ pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
         PlatformCommand::Stop { names, force } => stop(cx, &names, force),
         PlatformCommand::Restart { names } => restart(cx, &names),
         PlatformCommand::Status => status(cx),
+        PlatformCommand::Health => super::lifecycle::platform_health(cx),
         PlatformCommand::Logs(a) => super::services::logs(cx, &a),
     }
 }
 
+/// `platform start [NAMES]`: the plan level by level, each service waited for until healthy,
+/// with the guide's progress lines.
 fn start(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
-    let (_, graph) = cx.load()?;
+    let (config, graph) = cx.load()?;
     for n in names {
         if !graph.contains(n) {
             return Err(graph.unknown(n).into());
         }
     }
+    let targets: Vec<&str> = if names.is_empty() {
+        config
+            .services
+            .iter()
+            .filter(|s| s.startup.auto_start)
+            .map(|s| s.name.as_str())
+            .collect()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
+    let planned: Vec<String> = graph
+        .plan(&targets)?
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
+    let requested: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
     let client = cx.daemon()?;
     let body = json!({ "services": names, "force": force });
-    let started = block_on(client.call("POST", "/api/v1/platform/start", Some(&body)))?;
-    if cx.json {
-        json_ok(&started);
-        return Ok(Exit::Ok);
+    let exit = super::lifecycle::start_with_progress(
+        cx,
+        &config,
+        &client,
+        "/api/v1/platform/start",
+        &body,
+        &requested,
+        &planned,
+    )?;
+    if !cx.json {
+        anstream::println!(
+            "{} Platform started: {} service{} ready",
+            styled(GREEN, "✅"),
+            planned.len(),
+            plural(planned.len())
+        );
     }
-    for s in started.as_array().into_iter().flatten() {
-        let name = s["name"].as_str().unwrap_or_default();
-        match s["pid"].as_i64() {
-            Some(pid) => {
-                anstream::println!("{} Started {name} with PID {pid}", styled(GREEN, "✅"))
-            }
-            None => anstream::println!(
-                "{} {name}: {}",
-                styled(RED, "❌"),
-                s["status"].as_str().unwrap_or_default()
-            ),
-        }
-    }
-    Ok(Exit::Ok)
+    Ok(exit)
 }
 
 fn stop(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
@@ -187,8 +208,16 @@ fn status(cx: &Context) -> Result<Exit, Failure> {
                 .filter(|_| st == "running")
                 .map(|u| format!(" (uptime: {u}s)"))
                 .unwrap_or_default();
+            let health = match s["health"]["state"].as_str() {
+                Some("healthy") => "✅",
+                Some("unhealthy") => "❌",
+                Some(_) => "⏳",
+                // Running without a check: nothing to show but that it runs.
+                None if st == "running" && s["health_check"].is_null() => "➖",
+                None => "❓",
+            };
             println!(
-                "{icon} {} - {st}{uptime} ❓",
+                "{icon} {} - {st}{uptime} {health}",
                 s["name"].as_str().unwrap_or_default()
             );
         }

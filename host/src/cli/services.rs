@@ -55,8 +55,20 @@ pub enum ServicesCommand {
     Status { name: String },
     /// Show a service's log
     Logs(LogArgs),
-    /// Run the service's health check once, through its plugin
+    /// Run the service's health check now, through its plugin (and show what monitoring saw)
     Health { name: String },
+    /// Run the service's health check every few seconds and print a line each time (Ctrl-C stops)
+    Monitor {
+        name: String,
+        /// Seconds between checks
+        #[arg(long, default_value_t = 30)]
+        interval: u64,
+        /// Stop after this many checks
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Report what runs, what is ready to start (pre-flight passes) and what has issues
+    Readiness,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,12 +88,18 @@ pub fn run(cx: &Context, cmd: ServicesCommand) -> Result<Exit, Failure> {
         ServicesCommand::Dependencies { name } => dependencies(cx, name.as_deref()),
         ServicesCommand::Check { operation } => check(cx, &operation),
         ServicesCommand::Validate => validate(cx),
-        ServicesCommand::Start { name, force: _ } => start(cx, &name),
+        ServicesCommand::Start { name, force } => start(cx, &name, force),
         ServicesCommand::Stop { name, force } => stop(cx, &name, force),
         ServicesCommand::Restart { name } => restart(cx, &name),
         ServicesCommand::Status { name } => status(cx, &name),
         ServicesCommand::Logs(a) => logs(cx, &a),
-        ServicesCommand::Health { name } => health(cx, &name),
+        ServicesCommand::Health { name } => super::lifecycle::health(cx, &name),
+        ServicesCommand::Monitor {
+            name,
+            interval,
+            count,
+        } => super::lifecycle::monitor(cx, &name, interval, count),
+        ServicesCommand::Readiness => super::lifecycle::readiness(cx),
     }
 }
 
@@ -386,7 +404,15 @@ fn check(cx: &Context, operation: &str) -> Result<Exit, Failure> {
             ),
         ));
     };
-    let not_running: Vec<&str> = required.iter().map(|s| s.as_str()).collect();
+    let live = live_statuses(cx)?;
+    let not_running: Vec<&str> = required
+        .iter()
+        .filter(|s| {
+            live.get(s.as_str())
+                .is_none_or(|st| !st.starts_with("running"))
+        })
+        .map(|s| s.as_str())
+        .collect();
     let all_running = not_running.is_empty();
     if cx.json {
         json_ok(&json!({
@@ -494,15 +520,62 @@ fn snapshot_line(v: &serde_json::Value) -> String {
     }
 }
 
-fn start(cx: &Context, name: &str) -> Result<Exit, Failure> {
-    let client = cx.daemon()?;
-    let snap = block_on(client.call("POST", &format!("/api/v1/services/{name}/start"), None))?;
-    if cx.json {
-        json_ok(&snap);
-    } else {
-        anstream::println!("{} Started {}", styled(GREEN, "✅"), snapshot_line(&snap));
+/// `services start NAME`: pre-flight (printed), then the service with its dependencies, each
+/// waited for until healthy.
+fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
+    let (config, graph) = cx.load()?;
+    if !graph.contains(name) {
+        return Err(graph.unknown(name).into());
     }
-    Ok(Exit::Ok)
+    let client = cx.daemon()?;
+    let status = block_on(client.call("GET", &format!("/api/v1/services/{name}"), None))?;
+    if status["status"] == "running" {
+        if cx.json {
+            json_ok(&status);
+        } else {
+            println!("{} is already running", snapshot_line(&status));
+        }
+        return Ok(Exit::Ok);
+    }
+    if !force && !cx.json {
+        let report =
+            block_on(client.call("GET", &format!("/api/v1/services/{name}/preflight"), None))?;
+        if !super::lifecycle::print_preflight(&report) {
+            let failed: Vec<&str> = report["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["ok"] == false)
+                .filter_map(|c| c["kind"].as_str())
+                .collect();
+            return Err(Failure::new(
+                Exit::Failed,
+                format!(
+                    "Pre-flight check failed: {}; use --force to start anyway",
+                    failed.join(", ")
+                ),
+            ));
+        }
+    }
+    let planned: Vec<String> = if config.orchestrator.auto_start_dependencies {
+        graph
+            .plan(&[name])?
+            .into_iter()
+            .flatten()
+            .map(str::to_string)
+            .collect()
+    } else {
+        vec![name.to_string()]
+    };
+    super::lifecycle::start_with_progress(
+        cx,
+        &config,
+        &client,
+        &format!("/api/v1/services/{name}/start"),
+        &json!({ "force": force }),
+        &[name.to_string()],
+        &planned,
+    )
 }
 
 fn stop(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
@@ -524,6 +597,7 @@ fn stop(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
         Err(crate::daemon::client::ClientError::Api {
             status: 409,
             message,
+            ..
         }) if !cx.json => {
             // The guide's three-line refusal.
             let running = message
@@ -578,15 +652,15 @@ fn status(cx: &Context, name: &str) -> Result<Exit, Failure> {
     println!("Category: {}", text("category"));
     println!("Status: {}", text("status"));
     println!("Deployment: {}", text("deployment_mode"));
-    // Health monitoring reports here once it runs; a service without a check has none.
-    println!(
-        "Health: {}",
-        if v["health_check"].is_null() {
-            "none (no health check)"
-        } else {
-            "unknown"
-        }
-    );
+    let health = match (v["health_check"].is_null(), v["health"]["state"].as_str()) {
+        (true, _) => "none (no health check)".to_string(),
+        (false, Some(state)) => match v["health"]["last"]["message"].as_str() {
+            Some(m) => format!("{state} ({m})"),
+            None => state.to_string(),
+        },
+        (false, None) => "unknown (not running)".to_string(),
+    };
+    println!("Health: {health}");
     println!("Auto-start: {}", v["auto_start"]);
     println!(
         "PID: {}",
@@ -616,7 +690,7 @@ fn status(cx: &Context, name: &str) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-fn describe_exit(v: &serde_json::Value) -> String {
+pub(super) fn describe_exit(v: &serde_json::Value) -> String {
     if let Some(c) = v.get("code") {
         format!("exit code {c}")
     } else if let Some(s) = v.get("signal").and_then(|s| s.as_str()) {
@@ -659,70 +733,6 @@ pub fn logs(cx: &Context, a: &LogArgs) -> Result<Exit, Failure> {
     Ok(Exit::Ok)
 }
 
-fn health(cx: &Context, name: &str) -> Result<Exit, Failure> {
-    let (config, graph) = cx.load()?;
-    let service = config.service(name).ok_or_else(|| graph.unknown(name))?;
-    let Some(check) = &service.health_check else {
-        if cx.json {
-            json_ok(
-                &json!({ "service": name, "status": "unknown", "healthy": null, "check_type": "none" }),
-            );
-        } else {
-            println!(
-                "Service: {name}\nStatus: unknown\nMessage: no health check configured (health_check.type = \"none\" or absent)"
-            );
-        }
-        return Ok(Exit::Ok);
-    };
-    let state = cx.state_dir()?;
-    let outcome = block_on(async {
-        let host = plugins::host(&config, &state).await?;
-        let settings = plugins::settings(&check.settings);
-        Ok::<_, anyhow::Error>(
-            host.check(
-                &check.check_type,
-                &plugins::service_info(&config, service),
-                &settings,
-                check.timeout,
-            )
-            .await,
-        )
-    })
-    .map_err(|e| Failure::new(Exit::Failed, format!("{e:#}")))?;
-    let (healthy, message, duration) = match &outcome {
-        Ok(o) => (o.healthy, o.message.clone(), Some(o.duration)),
-        Err(e) => (false, e.to_string(), None),
-    };
-    let status = if healthy { "healthy" } else { "unhealthy" };
-    if cx.json {
-        json_ok(&json!({
-            "service": name,
-            "status": status,
-            "healthy": healthy,
-            "message": message,
-            "check_type": check.check_type,
-            "duration_ms": duration.map(|d| d.as_secs_f64() * 1000.0),
-        }));
-    } else {
-        println!("Service: {name}");
-        println!("Status: {status}");
-        println!("Healthy: {healthy}");
-        println!("Message: {message}");
-        println!("Check type: {}", check.check_type);
-        if let Some(d) = duration {
-            println!("Check duration: {}ms", d.as_millis());
-        }
-        if let Ok(o) = &outcome {
-            for l in &o.logs {
-                anstream::println!("{}", styled(DIM, format!("plugin log: {}", l.message)));
-            }
-        }
-    }
-    Ok(if healthy { Exit::Ok } else { Exit::Failed })
-}
-
-/// What the plugins find wrong with each service: settings that do not validate, prerequisites
-/// that pre-flight reports missing, requests their grants do not cover, missing plugins.
 async fn plugin_problems(
     config: &Config,
     state: &crate::state::StateDir,

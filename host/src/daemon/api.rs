@@ -34,16 +34,30 @@ pub struct ApiState {
     pub shutdown: Arc<Notify>,
 }
 
-/// An API error: status code and message, in the envelope.
-pub struct ApiError(StatusCode, String);
+/// An API error: status code and message (and for some, structured details), in the envelope.
+pub struct ApiError {
+    code: StatusCode,
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, message: String) -> Self {
+        Self {
+            code,
+            message,
+            details: None,
+        }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.0,
-            axum::Json(json!({ "success": false, "error": self.1 })),
-        )
-            .into_response()
+        let mut body = json!({ "success": false, "error": self.message });
+        if let Some(d) = self.details {
+            body["details"] = d;
+        }
+        (self.code, axum::Json(body)).into_response()
     }
 }
 
@@ -53,9 +67,19 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::UnknownService(_) => StatusCode::NOT_FOUND,
             SupervisorError::DependentsRunning { .. } => StatusCode::CONFLICT,
             SupervisorError::Failed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            SupervisorError::NotReady { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            SupervisorError::Preflight(_) => StatusCode::PRECONDITION_FAILED,
             SupervisorError::Gone => StatusCode::SERVICE_UNAVAILABLE,
         };
-        ApiError(code, e.to_string())
+        let details = match &e {
+            SupervisorError::Preflight(reports) => serde_json::to_value(reports).ok(),
+            _ => None,
+        };
+        ApiError {
+            code,
+            message: e.to_string(),
+            details,
+        }
     }
 }
 
@@ -76,7 +100,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError(
+            ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("bad request body: {}", e.body_text()),
             )
@@ -85,14 +109,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
             return Ok(Body_(T::default()));
         }
         if !json_type {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "send the body as JSON with `Content-Type: application/json`".into(),
             ));
         }
         serde_json::from_slice(&bytes)
             .map(Body_)
-            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad request body: {e}")))
     }
 }
 
@@ -136,18 +160,21 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/services/{name}/stop", post(stop))
         .route("/api/v1/services/{name}/restart", post(restart))
         .route("/api/v1/services/{name}/logs", get(logs))
+        .route("/api/v1/services/{name}/health", get(health))
+        .route("/api/v1/services/{name}/preflight", get(preflight))
         .route("/api/v1/platform/status", get(list))
         .route("/api/v1/platform/start", post(platform_start))
         .route("/api/v1/platform/stop", post(platform_stop))
+        .route("/api/v1/platform/readiness", get(readiness))
         .route("/api/v1/events", get(events))
         .fallback(|| async {
-            ApiError(
+            ApiError::new(
                 StatusCode::NOT_FOUND,
                 "no such endpoint; see docs/api.md".into(),
             )
         })
         .method_not_allowed_fallback(|| async {
-            ApiError(
+            ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method not allowed for this endpoint".into(),
             )
@@ -175,7 +202,7 @@ pub fn with_bearer_token(app: Router, token: String) -> Router {
                 if constant_time_eq(given, expected.as_bytes()) {
                     next.run(req).await
                 } else {
-                    ApiError(
+                    ApiError::new(
                         StatusCode::UNAUTHORIZED,
                         "missing or wrong bearer token".into(),
                     )
@@ -201,8 +228,7 @@ async fn same_config(
     if let Some(v) = headers.get(CONFIG_HEADER) {
         let asked = v.to_str().unwrap_or_default();
         if asked != s.config_path.to_string_lossy() {
-            return ApiError(
-                StatusCode::CONFLICT,
+            return ApiError::new(StatusCode::CONFLICT,
                 format!(
                     "the daemon for state directory {} serves {}, not {asked}; stop it with `keel daemon stop` (or give another --state-dir) to use that config",
                     s.state_dir.display(),
@@ -281,9 +307,11 @@ async fn status(State(s): State<ApiState>, Path(name): Path<String>) -> Result<R
 async fn start(
     State(s): State<ApiState>,
     Path(name): Path<String>,
-    Body_(_): Body_<ForceBody>,
+    Body_(b): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(s.supervisor.start(&name).await?))
+    let started = s.supervisor.start_services(&[&name], b.force).await?;
+    let this = started.into_iter().find(|x| x.name == name);
+    Ok(ok(this))
 }
 
 async fn stop(
@@ -308,7 +336,7 @@ async fn logs(
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = q.map_err(|e| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("bad query: {}", e.body_text()),
         )
@@ -317,7 +345,7 @@ async fn logs(
     // Subscribe before reading the tail, so no line falls between the two.
     let follow = q.follow.then(|| s.supervisor.follow(&name)).transpose()?;
     let lines = tail(&path, q.lines).map_err(|e| {
-        ApiError(
+        ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot read {}: {e}", path.display()),
         )
@@ -341,6 +369,60 @@ async fn logs(
         .expect("valid response"))
 }
 
+/// The service's monitored health plus the answer of a check run now.
+async fn health(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
+    let snap = s.supervisor.snapshot(&name).await?;
+    let check = s.supervisor.check_now(&name).await?;
+    let check_type = s
+        .supervisor
+        .config()
+        .service(&name)
+        .and_then(|x| x.health_check.as_ref())
+        .map(|h| h.check_type.clone());
+    Ok(ok(json!({
+        "service": name,
+        "status": snap.status,
+        "check_type": check_type,
+        "monitored": snap.health,
+        "check": check,
+    })))
+}
+
+/// The pre-flight report of starting the service now (with its dependencies when
+/// `auto_start_dependencies` is on).
+async fn preflight(
+    State(s): State<ApiState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let plan = s.supervisor.start_plan(&[&name])?;
+    let planned: Vec<&str> = plan.iter().flatten().copied().collect();
+    Ok(ok(s.supervisor.preflight(&name, &planned).await))
+}
+
+/// Every service with its pre-flight report (as a start now would run it): what runs, what
+/// could start, what has issues.
+async fn readiness(State(s): State<ApiState>) -> Result<Response, ApiError> {
+    let sup = &s.supervisor;
+    let reports = futures_util::future::join_all(sup.config().services.iter().map(|svc| async {
+        let plan = sup.start_plan(&[&svc.name]).unwrap_or_default();
+        let planned: Vec<&str> = plan.iter().flatten().copied().collect();
+        sup.preflight(&svc.name, &planned).await
+    }))
+    .await;
+    let mut services = Vec::new();
+    let (mut running, mut ready) = (0, 0);
+    for (snap, report) in sup.list().await.into_iter().zip(reports) {
+        running += usize::from(snap.status == crate::supervisor::Status::Running);
+        ready += usize::from(report.passed);
+        let mut v = serde_json::to_value(view(sup, snap)).unwrap_or_default();
+        v["preflight"] = serde_json::to_value(&report).unwrap_or_default();
+        services.push(v);
+    }
+    Ok(ok(
+        json!({ "running": running, "ready": ready, "services": services }),
+    ))
+}
+
 async fn platform_start(
     State(s): State<ApiState>,
     Body_(b): Body_<PlatformBody>,
@@ -350,8 +432,7 @@ async fn platform_start(
     } else {
         b.services.iter().map(|s| s.as_str()).collect()
     };
-    let _ = b.force;
-    let started = s.supervisor.start_levels(&names).await?;
+    let started = s.supervisor.start_services(&names, b.force).await?;
     Ok(ok(started))
 }
 
@@ -376,7 +457,7 @@ async fn platform_stop(
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError(
+        return Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             errors.join("; "),
         ));

@@ -22,7 +22,12 @@ pub enum ClientError {
     #[error("no keel daemon is running for {}", .0.display())]
     NotRunning(PathBuf),
     #[error("{message}")]
-    Api { status: u16, message: String },
+    Api {
+        status: u16,
+        message: String,
+        /// Structured details some errors carry (the pre-flight reports of a refused start).
+        details: Value,
+    },
     #[error("talking to the daemon: {0}")]
     Transport(String),
 }
@@ -162,6 +167,7 @@ impl Client {
             Err(ClientError::Api {
                 status,
                 message: v["error"].as_str().unwrap_or("unknown error").to_string(),
+                details: v["details"].clone(),
             })
         }
     }
@@ -186,6 +192,7 @@ impl Client {
             return Err(ClientError::Api {
                 status,
                 message: v["error"].as_str().unwrap_or("unknown error").to_string(),
+                details: v["details"].clone(),
             });
         }
         while let Some(frame) = body.frame().await {

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::config::{self, Config};
 use crate::graph::ServiceGraph;
+use crate::health::Checker;
 use crate::state::{StateDir, now_ms};
 use crate::supervisor::{Deployer, Reaper, Supervisor};
 
@@ -63,7 +64,10 @@ fn lock(state: &StateDir) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
 /// reverse dependency order and returns.
 pub async fn run(
     opts: DaemonOptions,
-    make_deployer: impl FnOnce(&Config, &StateDir) -> anyhow::Result<Arc<dyn Deployer>>,
+    make_plugins: impl FnOnce(
+        &Arc<Config>,
+        &StateDir,
+    ) -> anyhow::Result<(Arc<dyn Deployer>, Arc<dyn Checker>)>,
 ) -> anyhow::Result<()> {
     opts.state.create().with_context(|| {
         format!(
@@ -81,8 +85,16 @@ pub async fn run(
             })?,
         );
     let reaper = Reaper::start()?;
-    let deployer = make_deployer(&config, &opts.state)?;
-    let supervisor = Supervisor::new(config.clone(), graph, opts.state.clone(), deployer, reaper)?;
+    let (deployer, checker) = make_plugins(&config, &opts.state)?;
+    let supervisor = Supervisor::new(
+        config.clone(),
+        graph,
+        opts.state.clone(),
+        deployer,
+        checker,
+        reaper,
+    )
+    .await?;
 
     let socket = opts.state.socket();
     // We hold the lock, so a socket file left here is a dead daemon's.
@@ -128,7 +140,7 @@ pub async fn run(
 
     if !opts.no_start {
         let auto = supervisor.auto_start();
-        if let Err(e) = supervisor.start_levels(&auto).await {
+        if let Err(e) = supervisor.start_services(&auto, false).await {
             tracing::error!("starting the auto_start services: {e}");
         }
     }

@@ -3,7 +3,9 @@
 //! only channels, never a service's state.
 
 mod logs;
+mod monitor;
 mod policy;
+pub mod preflight;
 pub mod process;
 mod reaper;
 mod service;
@@ -12,28 +14,39 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::future::{BoxFuture, join_all};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use logs::{Rotation, tail};
 pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
+pub use preflight::{Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
 pub use service::{Snapshot, Status};
 
 use crate::config::{Config, Service};
 use crate::graph::ServiceGraph;
+use crate::health::{CheckReport, Checker, HealthState};
 use crate::state::StateDir;
 
 /// Turns a service's deployment into something to run: the boundary to the deployment plugins.
 pub trait Deployer: Send + Sync {
     fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>>;
+    /// The deployment's prerequisites (the binary exists, the engine answers, ...).
+    fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>>;
 }
 
 /// A state change, as the event stream carries it.
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// A service's status (or health state) changed; the whole new snapshot.
     Changed(Snapshot),
+    /// A health check of a running service answered.
+    Health {
+        service: String,
+        state: HealthState,
+        report: CheckReport,
+    },
 }
 
 /// Why a supervisor request was refused; the API maps these to HTTP statuses.
@@ -48,12 +61,17 @@ pub enum SupervisorError {
     },
     #[error("{service}: {message}")]
     Failed { service: String, message: String },
+    #[error("{service} did not become ready: {why}")]
+    NotReady { service: String, why: String },
+    #[error("pre-flight check failed for {}", .0.iter().map(|p| format!("{} ({})", p.service, p.failure_text())).collect::<Vec<_>>().join(", "))]
+    Preflight(Vec<Preflight>),
     #[error("the supervisor is shutting down")]
     Gone,
 }
 
 struct Handle {
     tx: mpsc::Sender<service::Command>,
+    snapshot: watch::Receiver<Snapshot>,
     log: logs::ServiceLog,
 }
 
@@ -64,17 +82,20 @@ pub struct Supervisor {
     events: broadcast::Sender<Event>,
     graph: Arc<ServiceGraph>,
     config: Arc<Config>,
+    deployer: Arc<dyn Deployer>,
+    checker: Arc<dyn Checker>,
 }
 
 impl Supervisor {
     /// Starts one task per service of `config`. Each first recovers what a previous daemon left
     /// in `state` (adopting live processes). Saved state of services no longer in the config is
     /// removed.
-    pub fn new(
+    pub async fn new(
         config: Arc<Config>,
         graph: Arc<ServiceGraph>,
         state: StateDir,
         deployer: Arc<dyn Deployer>,
+        checker: Arc<dyn Checker>,
         reaper: Reaper,
     ) -> std::io::Result<Self> {
         let (events, _) = broadcast::channel(4096);
@@ -88,8 +109,16 @@ impl Supervisor {
                 Rotation::default(),
             )?;
             let (tx, rx) = mpsc::channel(64);
+            let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
+            let service = Arc::new(svc.clone());
+            tokio::spawn(monitor::run(
+                service.clone(),
+                checker.clone(),
+                snapshot.clone(),
+                tx.clone(),
+            ));
             let task = service::ServiceTask {
-                service: Arc::new(svc.clone()),
+                service,
                 base_dir: config.dir(),
                 deployer: deployer.clone(),
                 reaper: reaper.clone(),
@@ -97,9 +126,10 @@ impl Supervisor {
                 log: log.clone(),
                 fifos,
                 events: events.clone(),
+                watch,
             };
             tokio::spawn(task.run(rx));
-            services.insert(svc.name.clone(), Handle { tx, log });
+            services.insert(svc.name.clone(), Handle { tx, snapshot, log });
         }
         for stale in state.saved_services() {
             if !services.contains_key(&stale) {
@@ -109,11 +139,17 @@ impl Supervisor {
                 let _ = state.forget(&stale);
             }
         }
+        // Each task publishes once it has recovered what a previous daemon left.
+        for h in services.values() {
+            let _ = h.snapshot.clone().changed().await;
+        }
         Ok(Self {
             services: Arc::new(services),
             events,
             graph,
             config,
+            deployer,
+            checker,
         })
     }
 
@@ -146,16 +182,20 @@ impl Supervisor {
     }
 
     pub async fn snapshot(&self, name: &str) -> Result<Snapshot, SupervisorError> {
-        self.ask(name, service::Command::Snapshot).await
+        Ok(self.handle(name)?.snapshot.borrow().clone())
     }
 
     /// Every service's snapshot, in config order.
     pub async fn list(&self) -> Vec<Snapshot> {
-        let all = join_all(self.config.services.iter().map(|s| self.snapshot(&s.name))).await;
-        all.into_iter().filter_map(Result::ok).collect()
+        self.config
+            .services
+            .iter()
+            .filter_map(|s| self.services.get(&s.name))
+            .map(|h| h.snapshot.borrow().clone())
+            .collect()
     }
 
-    /// Starts one service (not its dependencies).
+    /// Starts one service (not its dependencies), without waiting for it to be healthy.
     pub async fn start(&self, name: &str) -> Result<Snapshot, SupervisorError> {
         self.ask(name, service::Command::Start)
             .await?
@@ -169,12 +209,13 @@ impl Supervisor {
     pub async fn stop(&self, name: &str, force: bool) -> Result<Snapshot, SupervisorError> {
         self.handle(name)?;
         if !force {
-            let mut running = Vec::new();
-            for d in self.graph.all_dependents(name) {
-                if self.snapshot(d).await?.status.is_active() {
-                    running.push(d.to_string());
-                }
-            }
+            let running: Vec<String> = self
+                .graph
+                .all_dependents(name)
+                .into_iter()
+                .filter(|d| self.is_active(d))
+                .map(str::to_string)
+                .collect();
             if !running.is_empty() {
                 return Err(SupervisorError::DependentsRunning {
                     service: name.to_string(),
@@ -183,6 +224,12 @@ impl Supervisor {
             }
         }
         self.stop_now(name, force).await
+    }
+
+    fn is_active(&self, name: &str) -> bool {
+        self.services
+            .get(name)
+            .is_some_and(|h| h.snapshot.borrow().status.is_active())
     }
 
     async fn stop_now(&self, name: &str, kill: bool) -> Result<Snapshot, SupervisorError> {
@@ -194,22 +241,173 @@ impl Supervisor {
             })
     }
 
+    /// Stops a service and starts it again, waiting for it to be ready.
     pub async fn restart(&self, name: &str) -> Result<Snapshot, SupervisorError> {
         self.stop_now(name, false).await?;
-        self.start(name).await
+        self.start(name).await?;
+        self.wait_ready(name).await
     }
 
-    /// Starts the named services level by level, each level in parallel. Stops at the first
-    /// level with a failure, leaving what runs running.
-    pub async fn start_levels(&self, names: &[&str]) -> Result<Vec<Snapshot>, SupervisorError> {
-        let mut started = Vec::new();
-        for level in self.graph.plan(names)? {
-            let results = join_all(level.iter().map(|n| self.start(n))).await;
-            for r in results {
-                started.push(r?);
+    /// The services a start of `names` brings up, level by level: with
+    /// `auto_start_dependencies` (the default) their dependencies too, else only them.
+    pub fn start_plan(&self, names: &[&str]) -> Result<Vec<Vec<&str>>, SupervisorError> {
+        let mut levels = self.graph.plan(names)?;
+        if !self.config.orchestrator.auto_start_dependencies {
+            for l in &mut levels {
+                l.retain(|s| names.contains(s));
+            }
+            levels.retain(|l| !l.is_empty());
+        }
+        Ok(levels)
+    }
+
+    /// Brings `names` up in dependency order: first pre-flight for every service that is not
+    /// running yet (refused as a whole on a failure, unless `force`), then level by level,
+    /// each level in parallel, a level starting only when every service of the one before is
+    /// ready (healthy, or running if it has no check), each waited for at most its
+    /// `start_timeout`. A failure stops the plan there and leaves what runs running.
+    pub async fn start_services(
+        &self,
+        names: &[&str],
+        force: bool,
+    ) -> Result<Vec<Snapshot>, SupervisorError> {
+        let levels = self.start_plan(names)?;
+        if !force {
+            let planned: Vec<&str> = levels.iter().flatten().copied().collect();
+            let todo = planned.iter().filter(|n| !self.is_active(n));
+            let reports = join_all(todo.map(|n| self.preflight(n, &planned))).await;
+            let failed: Vec<Preflight> = reports.into_iter().filter(|p| !p.passed).collect();
+            if !failed.is_empty() {
+                return Err(SupervisorError::Preflight(failed));
             }
         }
-        Ok(started)
+        let mut ready = Vec::new();
+        for level in levels {
+            let results = join_all(level.iter().map(|n| async move {
+                self.start(n).await?;
+                self.wait_ready(n).await
+            }))
+            .await;
+            for r in results {
+                ready.push(r?);
+            }
+        }
+        Ok(ready)
+    }
+
+    /// Waits until a started service is ready: healthy, or running when it has no health
+    /// check. At most its `start_timeout`; a service that fails or stops meanwhile is not.
+    pub async fn wait_ready(&self, name: &str) -> Result<Snapshot, SupervisorError> {
+        let mut rx = self.handle(name)?.snapshot.clone();
+        let service = self
+            .config
+            .service(name)
+            .expect("supervised services are in the config");
+        let has_check = service.health_check.is_some();
+        let timeout = service.startup.start_timeout;
+        let verdict = |s: &Snapshot| -> Option<Result<(), String>> {
+            match s.status {
+                service::Status::Running => {
+                    let healthy = s
+                        .health
+                        .as_ref()
+                        .is_some_and(|h| h.state == HealthState::Healthy);
+                    (!has_check || healthy).then_some(Ok(()))
+                }
+                service::Status::Failed => {
+                    Some(Err(s.reason.clone().unwrap_or_else(|| "failed".into())))
+                }
+                service::Status::Stopped => Some(Err(match &s.last_exit {
+                    Some(e) => format!("it stopped ({e})"),
+                    None => "it was stopped".into(),
+                })),
+                _ => None,
+            }
+        };
+        let waited = tokio::time::timeout(timeout, rx.wait_for(|s| verdict(s).is_some()))
+            .await
+            .map(|r| r.map(|s| s.clone()));
+        let snap = match waited {
+            Ok(Ok(s)) => s,
+            Ok(Err(_)) => return Err(SupervisorError::Gone),
+            Err(_) => {
+                let s = rx.borrow().clone();
+                let last = s
+                    .health
+                    .as_ref()
+                    .and_then(|h| h.last.as_ref())
+                    .map(|r| format!(" (last check: {})", r.message))
+                    .unwrap_or_default();
+                return Err(SupervisorError::NotReady {
+                    service: name.to_string(),
+                    why: format!(
+                        "not healthy within its start_timeout of {}s{last}",
+                        timeout.as_secs_f64()
+                    ),
+                });
+            }
+        };
+        match verdict(&snap).expect("waited for a verdict") {
+            Ok(()) => Ok(snap),
+            Err(why) => Err(SupervisorError::NotReady {
+                service: name.to_string(),
+                why,
+            }),
+        }
+    }
+
+    /// The pre-flight report of `name`, for a start that also starts `planned`.
+    pub async fn preflight(&self, name: &str, planned: &[&str]) -> Preflight {
+        let Some(service) = self.config.service(name) else {
+            return Preflight::new(name, Vec::new());
+        };
+        let mut checks = self.deployer.prerequisites(service).await;
+        let mut active = Vec::new();
+        let mut unmanaged = Vec::new();
+        for c in self.graph.conflicts_of(name) {
+            if !self.graph.contains(c) {
+                unmanaged.push(c);
+            } else if self.is_active(c) {
+                active.push(c.to_string());
+            } else if planned.contains(&c) {
+                active.push(format!("{c} (started by the same command)"));
+            }
+        }
+        checks.push(preflight::conflicts(active, &unmanaged));
+        let missing: Vec<&str> = self
+            .graph
+            .dependencies(name)
+            .into_iter()
+            .filter(|d| !self.is_active(d) && !planned.contains(d))
+            .collect();
+        checks.push(if missing.is_empty() {
+            PreflightCheck {
+                kind: "dependencies",
+                ok: true,
+                message: "All dependencies available".into(),
+            }
+        } else {
+            PreflightCheck {
+                kind: "dependencies",
+                ok: false,
+                message: format!(
+                    "Dependencies not running: {} (auto_start_dependencies is off)",
+                    missing.join(", ")
+                ),
+            }
+        });
+        Preflight::new(name, checks)
+    }
+
+    /// Runs a service's health check now (whether or not it runs under Keel); `None` when it
+    /// has no check.
+    pub async fn check_now(&self, name: &str) -> Result<Option<CheckReport>, SupervisorError> {
+        self.handle(name)?;
+        let service = self
+            .config
+            .service(name)
+            .expect("supervised services are in the config");
+        Ok(self.checker.check(service).await)
     }
 
     /// Stops services in reverse dependency order, dependents first, each level in parallel.

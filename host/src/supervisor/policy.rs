@@ -55,14 +55,24 @@ impl RestartTracker {
 
     /// What to do after the process exited by itself at `now`, having run for `ran`.
     pub fn on_exit(&mut self, exit: &ExitInfo, ran: Duration, now: Instant) -> Decision {
-        let success = self.is_success(exit);
+        let failed = !self.is_success(exit);
+        self.decide(failed, &exit.to_string(), ran, now)
+    }
+
+    /// What to do after the service turned unhealthy and was stopped: a failure, whatever
+    /// its process answered to the stop signal.
+    pub fn on_unhealthy(&mut self, ran: Duration, now: Instant) -> Decision {
+        self.decide(true, "unhealthy", ran, now)
+    }
+
+    fn decide(&mut self, failed: bool, what: &str, ran: Duration, now: Instant) -> Decision {
         let restart = match self.policy {
             RestartPolicy::Always => true,
-            RestartPolicy::OnFailure => !success,
+            RestartPolicy::OnFailure => failed,
             RestartPolicy::Never => false,
         };
         if !restart {
-            return Decision::Exited { failed: !success };
+            return Decision::Exited { failed };
         }
         while self
             .restarts
@@ -73,7 +83,7 @@ impl RestartTracker {
         }
         if self.restarts.len() as u32 >= self.max_restarts {
             return Decision::GiveUp(format!(
-                "{exit}; gave up after {} restart{} within {}s",
+                "{what}; gave up after {} restart{} within {}s",
                 self.restarts.len(),
                 if self.restarts.len() == 1 { "" } else { "s" },
                 self.window.as_secs_f64()

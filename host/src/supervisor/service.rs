@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 use futures_util::FutureExt;
 use nix::sys::signal::Signal;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::logs::ServiceLog;
 use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
 use super::reaper::{self, Reaper};
 use super::{Deployer, Event};
-use crate::config::Service;
+use crate::config::{RestartPolicy, Service};
+use crate::health::{Health, HealthState};
 use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
 
 /// Where a service is in its life.
@@ -65,6 +66,24 @@ pub struct Snapshot {
     pub last_exit: Option<ExitInfo>,
     /// Why the service is `failed`.
     pub reason: Option<String>,
+    /// While a process runs and the service has a health check: what the checks show.
+    pub health: Option<Health>,
+}
+
+impl Snapshot {
+    /// A service that has never run.
+    pub fn stopped(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            status: Status::Stopped,
+            pid: None,
+            started_at_ms: None,
+            restarts: 0,
+            last_exit: None,
+            reason: None,
+            health: None,
+        }
+    }
 }
 
 pub(super) enum Command {
@@ -73,7 +92,11 @@ pub(super) enum Command {
         force: bool,
         reply: oneshot::Sender<Result<Snapshot, String>>,
     },
-    Snapshot(oneshot::Sender<Snapshot>),
+    /// The health monitor's verdict after a check of process `pid`.
+    Health {
+        pid: i32,
+        health: Health,
+    },
 }
 
 type ExitFuture = Pin<Box<dyn Future<Output = ExitInfo> + Send>>;
@@ -93,6 +116,9 @@ pub(super) struct ServiceTask {
     pub log: ServiceLog,
     pub fifos: OutputFifos,
     pub events: broadcast::Sender<Event>,
+    /// The latest snapshot, for readers that must not wait for this task (list, status, the
+    /// health monitor, start gates).
+    pub watch: watch::Sender<Snapshot>,
 }
 
 struct Machine {
@@ -103,6 +129,7 @@ struct Machine {
     running: Option<Running>,
     spec: Option<LaunchSpec>,
     restart_at: Option<tokio::time::Instant>,
+    health: Option<Health>,
 }
 
 impl ServiceTask {
@@ -116,6 +143,7 @@ impl ServiceTask {
             running: None,
             spec: None,
             restart_at: None,
+            health: None,
             t: self,
         };
         m.recover().await;
@@ -154,13 +182,17 @@ impl Machine {
             restarts: self.record.restarts,
             last_exit: self.record.last_exit.clone(),
             reason: self.record.failed.clone(),
+            health: self.running.as_ref().and(self.health.clone()),
         }
     }
 
+    /// Moves to `status`: saved, published to readers, announced as an event.
     fn set(&mut self, status: Status) {
         self.status = status;
         self.persist();
-        let _ = self.t.events.send(Event::Changed(self.snapshot()));
+        let snap = self.snapshot();
+        self.t.watch.send_replace(snap.clone());
+        let _ = self.t.events.send(Event::Changed(snap));
     }
 
     fn persist(&mut self) {
@@ -181,7 +213,7 @@ impl Machine {
             }
         };
         let Some(saved) = saved else {
-            self.persist();
+            self.set(Status::Stopped);
             return;
         };
         self.record = saved;
@@ -200,6 +232,12 @@ impl Machine {
                     since: Instant::now(),
                     exit: reaper::wait_foreign_exit(id.pid).boxed(),
                 });
+                self.health = self
+                    .t
+                    .service
+                    .health_check
+                    .as_ref()
+                    .map(|_| Health::starting());
                 self.set(Status::Running);
             }
             Some(id) => {
@@ -226,9 +264,7 @@ impl Machine {
 
     async fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Snapshot(reply) => {
-                let _ = reply.send(self.snapshot());
-            }
+            Command::Health { pid, health } => self.on_health(pid, health).await,
             Command::Start(reply) => {
                 let result = self.start().await;
                 let _ = reply.send(result.map(|()| self.snapshot()));
@@ -278,6 +314,12 @@ impl Machine {
             exit: exit.boxed(),
         });
         self.record.started_at_ms = Some(now_ms());
+        self.health = self
+            .t
+            .service
+            .health_check
+            .as_ref()
+            .map(|_| Health::starting());
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
         self.set(Status::Running);
@@ -302,12 +344,19 @@ impl Machine {
     }
 
     async fn exited_after(&mut self, exit: ExitInfo, ran: Duration) {
+        self.health = None;
+        let decision = self.tracker.on_exit(&exit, ran, Instant::now());
         self.record.last_exit = Some(exit.clone());
-        match self.tracker.on_exit(&exit, ran, Instant::now()) {
+        self.apply(decision, exit.to_string()).await;
+    }
+
+    /// Carries out the restart policy's decision after the process ended (`what` says how).
+    async fn apply(&mut self, decision: Decision, what: String) {
+        match decision {
             Decision::Restart(delay) => {
                 self.record.restarts += 1;
                 self.t.log.note(format!(
-                    "{exit}; restarting in {}ms (restart {})",
+                    "{what}; restarting in {}ms (restart {})",
                     delay.as_millis(),
                     self.record.restarts
                 ));
@@ -324,10 +373,10 @@ impl Machine {
                 self.record.wanted = false;
                 self.t
                     .log
-                    .note(format!("{exit}; not restarted (restart policy)"));
+                    .note(format!("{what}; not restarted (restart policy)"));
                 if failed {
                     self.record.failed = Some(format!(
-                        "{exit} (restart policy: {})",
+                        "{what} (restart policy: {})",
                         self.t.service.startup.restart.as_str()
                     ));
                     self.set(Status::Failed);
@@ -345,8 +394,60 @@ impl Machine {
         }
     }
 
-    /// Stops the process group: the stop command or signal, then SIGKILL after the grace time
-    /// (at once with `force`); done only when the group is empty.
+    /// The health monitor's verdict on process `pid`. A turn to unhealthy restarts the service
+    /// (unless its policy is `never`), through the same backoff and limits as a crash.
+    async fn on_health(&mut self, pid: i32, health: Health) {
+        if self.running.as_ref().map(|r| r.id.pid) != Some(pid) {
+            return; // about a process that is gone
+        }
+        let before = self.health.as_ref().map(|h| h.state);
+        let state = health.state;
+        if let Some(report) = &health.last {
+            let _ = self.t.events.send(Event::Health {
+                service: self.name().to_string(),
+                state,
+                report: report.clone(),
+            });
+        }
+        let message = health
+            .last
+            .as_ref()
+            .map(|r| r.message.clone())
+            .unwrap_or_default();
+        self.health = Some(health);
+        if before == Some(state) {
+            self.t.watch.send_replace(self.snapshot());
+            return;
+        }
+        self.t
+            .log
+            .note(format!("health: {} ({message})", state.as_str()));
+        tracing::info!(
+            service = self.name(),
+            "health: {} ({message})",
+            state.as_str()
+        );
+        self.set(self.status);
+        if state == HealthState::Unhealthy && self.t.service.startup.restart != RestartPolicy::Never
+        {
+            let Some(mut running) = self.running.take() else {
+                return;
+            };
+            let ran = running.since.elapsed();
+            self.t
+                .log
+                .note("unhealthy: stopping it to restart".to_string());
+            self.set(Status::Restarting);
+            let exit = self.terminate(&mut running, false).await;
+            self.health = None;
+            self.record.last_exit = Some(exit);
+            let decision = self.tracker.on_unhealthy(ran, Instant::now());
+            self.apply(decision, format!("unhealthy ({message})")).await;
+        }
+    }
+
+    /// Stops the service: its process group gets the stop command or signal, then SIGKILL
+    /// after the grace time (at once with `force`); done only when the group is empty.
     async fn stop(&mut self, force: bool) {
         self.restart_at = None;
         self.record.wanted = false;
@@ -357,6 +458,15 @@ impl Machine {
             return;
         };
         self.set(Status::Stopping);
+        let exit = self.terminate(&mut running, force).await;
+        self.health = None;
+        self.t.log.note(format!("stopped ({exit})"));
+        self.record.last_exit = Some(exit);
+        self.set(Status::Stopped);
+    }
+
+    /// Ends a running process group and returns how its leader exited.
+    async fn terminate(&mut self, running: &mut Running, force: bool) -> ExitInfo {
         let pgid = running.id.pid;
         let grace = self.t.service.startup.stop_timeout;
         let spec = self.spec.clone();
@@ -387,15 +497,12 @@ impl Machine {
             let _ = process::signal_group(pgid, Signal::SIGKILL);
             process::wait_group_empty(pgid, Duration::from_secs(5)).await;
         }
-        let exit = match exited {
+        match exited {
             Some(e) => e,
-            None => tokio::time::timeout(Duration::from_secs(5), running.exit)
+            None => tokio::time::timeout(Duration::from_secs(5), &mut running.exit)
                 .await
                 .unwrap_or(ExitInfo::Unknown),
-        };
-        self.t.log.note(format!("stopped ({exit})"));
-        self.record.last_exit = Some(exit);
-        self.set(Status::Stopped);
+        }
     }
 }
 

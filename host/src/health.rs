@@ -1,0 +1,227 @@
+//! Health: what one check answered (`CheckReport`), the boundary to the check plugins
+//! (`Checker`), and the pure state machine that turns a series of answers into a service's
+//! health (`HealthTracker`: start period, `retries` consecutive failures, recovery on success).
+//! The task that runs the checks on a schedule is `supervisor::monitor`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+
+use crate::config::Service;
+
+/// One run of a service's health check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckReport {
+    pub healthy: bool,
+    pub message: String,
+    /// How long the check took, as the host measured it.
+    pub duration_ms: u64,
+    /// Unix time (ms) the check finished.
+    pub at_ms: u64,
+}
+
+/// Runs a service's configured health check once: the boundary to the check plugins.
+pub trait Checker: Send + Sync {
+    /// `None` when the service has no health check.
+    fn check<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Option<CheckReport>>;
+}
+
+/// A running service's health, as its checks have shown it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// In its start period and not yet healthy: failures do not count yet.
+    Starting,
+    Healthy,
+    /// `retries` consecutive failures.
+    Unhealthy,
+}
+
+impl HealthState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Starting => "starting",
+            HealthState::Healthy => "healthy",
+            HealthState::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+/// What a service's snapshot says about its health while it runs and has a check.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Health {
+    pub state: HealthState,
+    /// Consecutive failures that counted (outside the start period).
+    pub failures: u32,
+    /// The last check's answer, if one ran for the current process.
+    pub last: Option<CheckReport>,
+}
+
+impl Health {
+    pub fn starting() -> Self {
+        Self {
+            state: HealthState::Starting,
+            failures: 0,
+            last: None,
+        }
+    }
+}
+
+/// While starting, the check polls this often at the least...
+const START_POLL_MIN: Duration = Duration::from_millis(10);
+/// ... and at the most, so a slow starter is noticed at most this late.
+const START_POLL_MAX: Duration = Duration::from_millis(500);
+
+/// The health state machine of one process: Docker's semantics, with the start period defaulting
+/// to the service's `start_timeout`.
+#[derive(Debug, Clone)]
+pub struct HealthTracker {
+    retries: u32,
+    started: Instant,
+    start_period: Duration,
+    interval: Duration,
+    health: Health,
+}
+
+impl HealthTracker {
+    pub fn new(retries: u32, interval: Duration, start_period: Duration, started: Instant) -> Self {
+        Self {
+            retries: retries.max(1),
+            started,
+            start_period,
+            interval,
+            health: Health::starting(),
+        }
+    }
+
+    pub fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Takes one answer; returns the health after it.
+    pub fn on_report(&mut self, report: CheckReport, now: Instant) -> &Health {
+        let starting = self.in_start_period(now);
+        let h = &mut self.health;
+        if report.healthy {
+            h.failures = 0;
+            h.state = HealthState::Healthy;
+        } else if h.state == HealthState::Starting && starting {
+            // Still starting: this failure does not count.
+        } else {
+            h.failures += 1;
+            if h.failures >= self.retries {
+                h.state = HealthState::Unhealthy;
+            }
+        }
+        h.last = Some(report);
+        &self.health
+    }
+
+    fn in_start_period(&self, now: Instant) -> bool {
+        now.duration_since(self.started) < self.start_period
+    }
+
+    /// How long to wait before the next check. A starting service is polled fast, about a
+    /// tenth of the time it has been starting (10 ms to 500 ms), so a check interval of
+    /// seconds does not slow a platform's start; afterwards the configured interval.
+    pub fn next_delay(&self, now: Instant) -> Duration {
+        if self.health.state == HealthState::Starting && self.in_start_period(now) {
+            (now.duration_since(self.started) / 10)
+                .clamp(START_POLL_MIN, START_POLL_MAX)
+                .min(self.interval)
+        } else {
+            self.interval
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(healthy: bool) -> CheckReport {
+        CheckReport {
+            healthy,
+            message: String::new(),
+            duration_ms: 1,
+            at_ms: 0,
+        }
+    }
+
+    const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn failures_in_the_start_period_do_not_count() {
+        let t0 = Instant::now();
+        let mut t = HealthTracker::new(2, S, 10 * S, t0);
+        for i in 0..5 {
+            assert_eq!(
+                t.on_report(report(false), t0 + i * S).state,
+                HealthState::Starting
+            );
+        }
+        assert_eq!(t.health().failures, 0);
+        assert_eq!(
+            t.on_report(report(true), t0 + 6 * S).state,
+            HealthState::Healthy
+        );
+    }
+
+    #[test]
+    fn retries_consecutive_failures_make_it_unhealthy_and_a_success_heals() {
+        let t0 = Instant::now();
+        let mut t = HealthTracker::new(3, S, S, t0);
+        t.on_report(report(true), t0);
+        assert_eq!(
+            t.on_report(report(false), t0 + 2 * S).state,
+            HealthState::Healthy
+        );
+        assert_eq!(
+            t.on_report(report(false), t0 + 3 * S).state,
+            HealthState::Healthy
+        );
+        let h = t.on_report(report(false), t0 + 4 * S);
+        assert_eq!((h.state, h.failures), (HealthState::Unhealthy, 3));
+        let h = t.on_report(report(true), t0 + 5 * S);
+        assert_eq!((h.state, h.failures), (HealthState::Healthy, 0));
+        // A success in between resets the count.
+        t.on_report(report(false), t0 + 6 * S);
+        t.on_report(report(true), t0 + 7 * S);
+        t.on_report(report(false), t0 + 8 * S);
+        assert_eq!(t.health().state, HealthState::Healthy);
+    }
+
+    #[test]
+    fn a_service_that_never_comes_up_turns_unhealthy_after_its_start_period() {
+        let t0 = Instant::now();
+        let mut t = HealthTracker::new(2, S, 3 * S, t0);
+        t.on_report(report(false), t0 + S);
+        assert_eq!(
+            t.on_report(report(false), t0 + 3 * S).state,
+            HealthState::Starting
+        );
+        assert_eq!(
+            t.on_report(report(false), t0 + 4 * S).state,
+            HealthState::Unhealthy
+        );
+    }
+
+    #[test]
+    fn a_starting_service_is_polled_fast_and_then_at_its_interval() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let t = HealthTracker::new(3, 10 * S, 30 * S, t0);
+        assert_eq!(t.next_delay(t0), ms(10));
+        assert_eq!(t.next_delay(t0 + ms(300)), ms(30));
+        assert_eq!(t.next_delay(t0 + 20 * S), ms(500));
+        assert_eq!(t.next_delay(t0 + 31 * S), 10 * S);
+        // Never slower than the interval itself.
+        let t = HealthTracker::new(3, ms(200), 30 * S, t0);
+        assert_eq!(t.next_delay(t0 + 10 * S), ms(200));
+        // Healthy: the interval.
+        let mut t = HealthTracker::new(3, 10 * S, 30 * S, t0);
+        t.on_report(report(true), t0);
+        assert_eq!(t.next_delay(t0 + ms(50)), 10 * S);
+    }
+}

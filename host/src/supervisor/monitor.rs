@@ -1,0 +1,73 @@
+//! The health monitor of one service: a task that watches the service's snapshots, runs its
+//! check (through the `Checker`, i.e. its plugin) while a process runs, feeds each answer to a
+//! `HealthTracker` and sends the resulting health to the service's task, which owns it. A new
+//! process starts a new tracker (and its start period); a stopped service is not checked.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::service::{Command, Snapshot, Status};
+use crate::config::Service;
+use crate::health::{Checker, HealthTracker};
+
+pub(super) async fn run(
+    service: Arc<Service>,
+    checker: Arc<dyn Checker>,
+    mut snapshots: watch::Receiver<Snapshot>,
+    commands: mpsc::Sender<Command>,
+) {
+    let Some(check) = service.health_check.as_ref() else {
+        return;
+    };
+    loop {
+        // Wait for a process to watch.
+        let pid = loop {
+            {
+                let s = snapshots.borrow_and_update();
+                if let (Status::Running, Some(pid)) = (s.status, s.pid) {
+                    break pid;
+                }
+            }
+            if snapshots.changed().await.is_err() {
+                return;
+            }
+        };
+        let mut tracker = HealthTracker::new(
+            check.retries,
+            check.interval,
+            service.startup.start_timeout,
+            Instant::now(),
+        );
+        'process: loop {
+            let wake = tokio::time::Instant::now() + tracker.next_delay(Instant::now());
+            // Sleep until the next check, unless the process goes away meanwhile.
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => break,
+                    changed = snapshots.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        let s = snapshots.borrow_and_update();
+                        if s.status != Status::Running || s.pid != Some(pid) {
+                            break 'process;
+                        }
+                    }
+                }
+            }
+            let Some(report) = checker.check(&service).await else {
+                return;
+            };
+            let health = tracker.on_report(report, Instant::now()).clone();
+            if commands
+                .send(Command::Health { pid, health })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+}
