@@ -20,8 +20,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEEL = os.path.join(ROOT, "target", "release", "keel")
-LISTENER = os.path.join(ROOT, "target", "release", "keel-test-listener")
+# CARGO_TARGET_DIR, when the release build went elsewhere.
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+KEEL = os.path.join(TARGET, "release", "keel")
+LISTENER = os.path.join(TARGET, "release", "keel-test-listener")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -49,7 +51,7 @@ class Daemon:
         self.state = os.path.join(self.dir, "state")
         with open(self.config, "w") as f:
             f.write(config_text)
-        env = dict(os.environ, KEEL_CACHE_DIR=os.path.join(ROOT, "target", "keel-bench-cache"))
+        env = dict(os.environ, KEEL_CACHE_DIR=os.path.join(TARGET, "keel-bench-cache"))
         self.env = env
         self.proc = subprocess.Popen(
             [KEEL, "--config", self.config, "--state-dir", self.state, "daemon"],
@@ -106,9 +108,11 @@ def wait_until(pred, limit=30.0):
 
 def restart_reaction(rounds):
     port = 17900
+    if answers(port):
+        sys.exit(f"port {port} is already in use")
     d = Daemon(service("svc", port))
     try:
-        wait_until(lambda: answers(port))
+        wait_until(lambda: answers(port) and d.pid_of("svc") is not None)
         samples = []
         for _ in range(rounds):
             pid = d.pid_of("svc")

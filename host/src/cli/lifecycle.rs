@@ -59,10 +59,9 @@ pub fn start_with_progress(
         // Subscribe first, so no event of this start is missed.
         let request = async {
             let _ = ready_rx.await;
-            let r = client.call("POST", path, Some(body)).await;
-            // Let the last events of the start arrive.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            r
+            // What the stream has not shown by the time this returns is printed from the
+            // answer below.
+            client.call("POST", path, Some(body)).await
         };
         tokio::pin!(request);
         tokio::select! {

@@ -138,19 +138,26 @@ pub async fn run(
         config.services.len()
     );
 
-    if !opts.no_start {
-        let auto = supervisor.auto_start();
-        if let Err(e) = supervisor.start_services(&auto, false).await {
-            tracing::error!("starting the auto_start services: {e}");
-        }
-    }
-
+    // Signals are handled from here on, also while the auto-start services come up: a SIGTERM
+    // in the middle of a start stops what has started instead of orphaning it.
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
+    let auto_start = (!opts.no_start).then(|| {
+        let supervisor = supervisor.clone();
+        tokio::spawn(async move {
+            let auto = supervisor.auto_start();
+            if let Err(e) = supervisor.start_services(&auto, false).await {
+                tracing::error!("starting the auto_start services: {e}");
+            }
+        })
+    });
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping services"),
         _ = int.recv() => tracing::info!("SIGINT: stopping services"),
         _ = shutdown.notified() => tracing::info!("shutdown requested: stopping services"),
+    }
+    if let Some(task) = auto_start {
+        task.abort();
     }
     for r in supervisor.stop_levels(None, false).await {
         if let Err(e) = r {

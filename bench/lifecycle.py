@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""Platform lifecycle benchmarks for Keel (issue: platform lifecycle).
+
+With the release build and real processes on this machine:
+  1. a 20-service DAG in 4 levels (5 per level, each depending on every service of the level
+     below), each service listening 100 ms after it starts, tcp checks with interval = 1:
+     wall time of `keel platform start` from a cold daemon (daemon start included) until it
+     returns, which is when all 20 are healthy. Median of N rounds.
+  2. N services (100, then 1000) with tcp checks every 1 s through the plugins: the daemon's
+     CPU (% of one core) and RSS while it checks them all, once they are healthy.
+
+Usage: python3 bench/lifecycle.py [--rounds 10] [--seconds 60] [--counts 100,1000]
+Build first: cargo build --release -p keel -p keel-e2e
+(CARGO_TARGET_DIR is honoured when the release build went elsewhere.)
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+KEEL = os.path.join(TARGET, "release", "keel")
+LISTENER = os.path.join(TARGET, "release", "keel-test-listener")
+TICKS = os.sysconf("SC_CLK_TCK")
+ENV = dict(os.environ, KEEL_CACHE_DIR=os.path.join(TARGET, "keel-bench-cache"), NO_COLOR="1")
+
+
+def service(name, port, deps=(), delay_ms=0):
+    dep = f"dependencies = {list(deps)!r}\n" if deps else ""
+    return f"""
+[services.{name}]
+{dep}[services.{name}.deployment]
+mode = "binary"
+[services.{name}.deployment.binary]
+binary_path = "{LISTENER}"
+args = ["{port}", "{delay_ms}"]
+[services.{name}.health_check]
+type = "tcp"
+interval = 1
+[services.{name}.health_check.tcp]
+host = "127.0.0.1"
+port = {port}
+"""
+
+
+class Platform:
+    def __init__(self, text):
+        self.dir = tempfile.mkdtemp(prefix="keel-bench-")
+        self.config = os.path.join(self.dir, "services.toml")
+        self.state = os.path.join(self.dir, "state")
+        with open(self.config, "w") as f:
+            f.write(text)
+
+    def keel(self, *args, check=True):
+        r = subprocess.run([KEEL, "--config", self.config, "--state-dir", self.state, *args],
+                           env=ENV, capture_output=True, text=True)
+        if check and r.returncode != 0:
+            sys.exit(f"keel {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
+        return r
+
+    def daemon_pid(self):
+        with open(os.path.join(self.state, "daemon.lock")) as f:
+            return int(f.read().strip())
+
+    def close(self):
+        self.keel("daemon", "stop", check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def dag(rounds):
+    text = ""
+    for level in range(4):
+        for j in range(5):
+            deps = [f"l{level - 1}s{k}" for k in range(5)] if level else []
+            text += service(f"l{level}s{j}", 19000 + level * 10 + j, deps, delay_ms=100)
+    samples = []
+    for _ in range(rounds):
+        p = Platform(text)
+        try:
+            t0 = time.perf_counter()
+            p.keel("platform", "start")
+            samples.append((time.perf_counter() - t0) * 1000)
+            out = p.keel("platform", "health").stdout
+            assert "Summary: 20 healthy, 0 unhealthy, 0 not running" in out, out
+        finally:
+            p.close()
+    return samples
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def checking(count, seconds):
+    text = "".join(service(f"s{i:04}", 20000 + i) for i in range(count))
+    p = Platform(text)
+    try:
+        t0 = time.perf_counter()
+        p.keel("platform", "start")
+        up = time.perf_counter() - t0
+        time.sleep(3)
+        pid = p.daemon_pid()
+        c0, w0 = cpu_ticks(pid), time.time()
+        time.sleep(seconds)
+        c1, w1 = cpu_ticks(pid), time.time()
+        cpu = (c1 - c0) / TICKS / (w1 - w0) * 100
+        rss = rss_kib(pid) / 1024
+        out = p.keel("platform", "health").stdout
+        assert f"Summary: {count} healthy, 0 unhealthy" in out, out[-400:]
+        return up, cpu, rss
+    finally:
+        p.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--counts", default="100,1000")
+    a = ap.parse_args()
+    for exe in (KEEL, LISTENER):
+        if not os.path.exists(exe):
+            sys.exit(f"missing {exe}: cargo build --release -p keel -p keel-e2e")
+    s = dag(a.rounds)
+    print(f"20-service DAG, 4 levels, listening 100 ms after start, tcp checks interval 1 s: "
+          f"`platform start` from a cold daemon until all healthy, {len(s)} rounds: "
+          f"median {statistics.median(s):.0f} ms, min {min(s):.0f} ms, max {max(s):.0f} ms")
+    for count in [int(c) for c in a.counts.split(",") if c]:
+        up, cpu, rss = checking(count, a.seconds)
+        per_check = cpu / 100 / count * 1e6
+        print(f"{count} services, tcp check every 1 s: daemon CPU {cpu:.2f}% of one core, "
+              f"RSS {rss:.1f} MiB over {a.seconds:.0f} s (about {per_check:.0f} us of CPU per check; "
+              f"all {count} started and healthy in {up:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
