@@ -14,4 +14,24 @@ pub(crate) const BUNDLED: &[(&str, &[u8])] = &[
         "http",
         include_bytes!("../../../plugins/dist/bundled/http.wasm"),
     ),
+    (
+        "docker",
+        include_bytes!("../../../plugins/dist/bundled/docker.wasm"),
+    ),
+    (
+        "docker-compose",
+        include_bytes!("../../../plugins/dist/bundled/docker-compose.wasm"),
+    ),
+    (
+        "command",
+        include_bytes!("../../../plugins/dist/bundled/command.wasm"),
+    ),
+    (
+        "file",
+        include_bytes!("../../../plugins/dist/bundled/file.wasm"),
+    ),
+    (
+        "unix",
+        include_bytes!("../../../plugins/dist/bundled/unix.wasm"),
+    ),
 ];

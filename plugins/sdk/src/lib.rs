@@ -167,6 +167,51 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// An optional number of seconds (an integer or a float) in `min..=max`, e.g. `max_age = 30`
+    /// or `max_age = 0.5`.
+    pub fn seconds(&mut self, key: &'static str, min: f64, max: f64) -> Option<f64> {
+        let expected = format!("a number of seconds between {min} and {max}");
+        match self.lookup(key)? {
+            Value::Integer(i) if (min..=max).contains(&(*i as f64)) => Some(*i as f64),
+            Value::Float(f) if (min..=max).contains(f) => Some(*f),
+            other => {
+                self.wrong(key, &expected, other);
+                None
+            }
+        }
+    }
+
+    /// An optional command line: an array of strings, or one string split into words the way a
+    /// shell would (spaces separate words; '…', "…" and \ quote), without any other shell
+    /// feature. An empty command is a problem.
+    pub fn command_line(&mut self, key: &'static str) -> Option<Vec<String>> {
+        let words = match self.lookup(key)? {
+            Value::Text(s) => match split_words(s) {
+                Ok(words) => words,
+                Err(why) => {
+                    self.problem(key, why);
+                    return None;
+                }
+            },
+            Value::Array(_) => {
+                self.known.pop();
+                self.string_array(key)?
+            }
+            other => {
+                self.wrong(key, "a command (a string or an array of strings)", other);
+                return None;
+            }
+        };
+        if words.first().is_none_or(|w| w.is_empty()) {
+            self.problem(
+                key,
+                "expected a program and its arguments, found an empty command",
+            );
+            return None;
+        }
+        Some(words)
+    }
+
     /// An optional array of strings, e.g. `args = ["--port", "8080"]`.
     pub fn string_array(&mut self, key: &'static str) -> Option<Vec<String>> {
         let items = match self.lookup(key)? {
@@ -254,6 +299,106 @@ impl<'a> Reader<'a> {
             Err(problems)
         }
     }
+}
+
+/// Splits a command line into words like a POSIX shell does for a simple command: blanks
+/// separate words, single quotes keep everything literally, double quotes keep everything but
+/// `\"` and `\\`, a backslash outside quotes escapes the next character. No expansion of any
+/// kind. An unclosed quote is an error.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed single quote in {line:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err(format!("unclosed double quote in {line:?}")),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err(format!("unclosed double quote in {line:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err(format!("a trailing backslash in {line:?}")),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// What a program run through the host's `run-command` printed and how it ended.
+pub struct Ran {
+    /// The exit code, or none when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The first non-empty line of stderr, else of stdout, e.g. to explain a failure.
+    pub fn first_line(&self) -> &str {
+        self.stderr
+            .lines()
+            .chain(self.stdout.lines())
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+    }
+}
+
+/// Runs a granted program through the host (no shell) and returns its output as text. The error
+/// is the host's reason, e.g. `failed: cannot run `docker`: No such file or directory`.
+pub fn run(program: &str, args: &[&str], timeout_ms: u32) -> Result<Ran, HostError> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let out = host::run_command(program, &args, timeout_ms)?;
+    Ok(Ran {
+        code: out.exit_code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 /// How a value found in settings is named in a problem, e.g. `text "abc"`.
@@ -458,6 +603,47 @@ mod tests {
             "expected an array of strings, but item 2 is integer 8080 (write \"8080\")"
         );
         assert_eq!(problems.len(), 1);
+    }
+
+    #[test]
+    fn words() {
+        assert_eq!(
+            split_words("systemctl is-active  myservice").unwrap(),
+            ["systemctl", "is-active", "myservice"]
+        );
+        assert_eq!(
+            split_words(r#"sh -c 'test -f "/tmp/a b"' x\ y "q\"d""#).unwrap(),
+            ["sh", "-c", r#"test -f "/tmp/a b""#, "x y", "q\"d"]
+        );
+        assert_eq!(split_words("a ''").unwrap(), ["a", ""]);
+        assert!(split_words("echo 'oops").is_err());
+    }
+
+    #[test]
+    fn seconds_and_command_lines() {
+        let s = settings(&[
+            ("max_age", Value::Float(0.5)),
+            ("timeout", Value::Integer(-1)),
+            ("command", Value::Text("check --fast".into())),
+            (
+                "other",
+                Value::Array(vec![Scalar::Text("/bin/true".into())]),
+            ),
+        ]);
+        let mut r = Reader::new(&s);
+        assert_eq!(r.seconds("max_age", 0.0, 86400.0), Some(0.5));
+        assert_eq!(r.seconds("timeout", 0.0, 10.0), None);
+        assert_eq!(
+            r.command_line("command"),
+            Some(vec!["check".to_string(), "--fast".to_string()])
+        );
+        assert_eq!(r.command_line("other"), Some(vec!["/bin/true".to_string()]));
+        let problems = r.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(
+            problems[0].message,
+            "expected a number of seconds between 0 and 10, found integer -1"
+        );
     }
 
     #[test]
