@@ -552,3 +552,70 @@ fn compose_pre_flight_checks_the_file_and_the_service() {
     );
     assert!(r.stdout.contains("Valid: 1"), "{}", r.stdout);
 }
+
+#[test]
+fn the_demo_platform_comes_up_healthy_in_dependency_order() {
+    if !engine() {
+        return;
+    }
+    let mut p = Platform::new("");
+    p.config = repo_root().join("config/platform.toml");
+    let _down = ComposeDown {
+        file: repo_root().join("config/demo/platform-compose.yaml"),
+        project: "keel-demo".into(),
+    };
+    let _cleanup = Cleanup(vec![
+        "keel-demo-coredns".into(),
+        "keel-demo-oci-registry".into(),
+    ]);
+
+    let r = p.keel(&["services", "validate"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Total services: 7"), "{}", r.stdout);
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("Platform started: 7 services ready"),
+        "{}",
+        r.stdout
+    );
+    let modes = [
+        ("orchestrator", "binary"),
+        ("control-center", "binary"),
+        ("coredns", "docker"),
+        ("gitea", "docker-compose"),
+        ("oci-registry", "docker"),
+        ("mcp-server", "binary"),
+        ("api-gateway", "binary"),
+    ];
+    for (name, mode) in modes {
+        let s = p.status(name);
+        assert_eq!(s["status"], "running", "{s}");
+        assert_eq!(s["health"]["state"], "healthy", "{s}");
+        assert_eq!(s["deployment_mode"], mode, "{s}");
+    }
+    // api-gateway (level 3) started only after its dependencies were healthy.
+    let started = |name: &str| {
+        p.log(name)
+            .lines()
+            .find(|l| l.contains("started pid"))
+            .and_then(|l| l.split_whitespace().next().map(String::from))
+            .unwrap_or_else(|| panic!("{name} never started"))
+    };
+    let healthy = |name: &str| {
+        p.log(name)
+            .lines()
+            .find(|l| l.contains("health: healthy"))
+            .and_then(|l| l.split_whitespace().next().map(String::from))
+            .unwrap_or_else(|| panic!("{name} never healthy"))
+    };
+    for dep in ["orchestrator", "control-center", "mcp-server"] {
+        assert!(healthy(dep) <= started("api-gateway"), "{dep}");
+    }
+    assert!(healthy("orchestrator") <= started("control-center"));
+
+    let r = p.keel(&["platform", "stop"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(containers_named("keel-demo-coredns").is_empty());
+    assert!(running_in_project("keel-demo").is_empty());
+}
