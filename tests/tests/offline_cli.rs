@@ -28,7 +28,7 @@ fn validate_accepts_the_demo_and_the_guides_platform() {
     );
 
     // The guide's platform is valid as configuration, but its programs are not on this
-    // machine and its docker services have no docker plugin yet: the plugins' pre-flight says so.
+    // machine and its docker services want Docker's restart policy: the plugins say so.
     let r = run(&["--config", &guide(), "services", "validate", "--json"]);
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     let j = r.json();
@@ -57,7 +57,12 @@ fn validate_accepts_the_demo_and_the_guides_platform() {
             "Binary not found: {home}/.provisioning/bin/provisioning-orchestrator"
         )]
     );
-    assert!(problems("coredns")[0].contains("no deployment mode plugin named `docker` is loaded"));
+    // The guide's `restart_policy = "unless-stopped"` is refused: Keel restarts containers.
+    assert!(
+        problems("coredns")[0].contains("Docker's restart policy must stay \"no\""),
+        "{:?}",
+        problems("coredns")
+    );
 }
 
 #[test]
