@@ -109,6 +109,7 @@ pub(crate) async fn guard<T>(
     deadline: Instant,
     fut: impl Future<Output = wasmtime::Result<T>>,
 ) -> Ended<T> {
+    let _in_flight = crate::engine::InFlight::enter();
     match tokio::time::timeout_at(deadline.into(), fut).await {
         Ok(result) => Ended::Returned(result),
         Err(_) => Ended::TimedOut,

@@ -2,7 +2,8 @@
 //! ticker, and the pooling instance allocator (on-demand allocation if the pool cannot be
 //! reserved, e.g. under a tight address-space limit).
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{
@@ -64,6 +65,32 @@ fn create() -> Result<Engine, String> {
     }
 }
 
+/// Plugin calls in flight. The ticker only runs while there is one: an idle host has no thread
+/// waking a hundred times a second.
+static ACTIVE_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// The ticker threads, to wake when a call begins.
+static TICKERS: Mutex<Vec<std::thread::Thread>> = Mutex::new(Vec::new());
+
+/// Marks a plugin call in flight for as long as it lives.
+pub(crate) struct InFlight;
+
+impl InFlight {
+    pub(crate) fn enter() -> Self {
+        if ACTIVE_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            for t in TICKERS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                t.unpark();
+            }
+        }
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        ACTIVE_CALLS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn start_ticker(engine: &Engine) {
     let weak = engine.weak();
     let spawned = std::thread::Builder::new()
@@ -72,9 +99,20 @@ fn start_ticker(engine: &Engine) {
             while let Some(engine) = weak.upgrade() {
                 engine.increment_epoch();
                 drop(engine);
-                std::thread::sleep(EPOCH_TICK);
+                if ACTIVE_CALLS.load(Ordering::SeqCst) == 0 {
+                    // Woken by the next call; the timeout notices a dropped engine.
+                    std::thread::park_timeout(Duration::from_secs(1));
+                } else {
+                    std::thread::sleep(EPOCH_TICK);
+                }
             }
         });
+    if let Ok(handle) = &spawned {
+        TICKERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle.thread().clone());
+    }
     if let Err(e) = spawned {
         // Without the ticker deadlines still hold through the tokio timeout around each call;
         // only a spinning guest would keep its thread busy until then.

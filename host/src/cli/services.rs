@@ -109,7 +109,11 @@ pub fn run(cx: &Context, cmd: ServicesCommand) -> Result<Exit, Failure> {
 fn live_statuses(cx: &Context) -> Result<BTreeMap<String, String>, Failure> {
     let (client, state) = cx.client()?;
     block_on(async {
-        if !client.is_running().await {
+        let list = match client.call("GET", "/api/v1/services/list", None).await {
+            Err(crate::daemon::client::ClientError::NotRunning(_)) => None,
+            other => Some(other?),
+        };
+        let Some(list) = list else {
             return Ok(state
                 .saved_services()
                 .into_iter()
@@ -120,8 +124,7 @@ fn live_statuses(cx: &Context) -> Result<BTreeMap<String, String>, Failure> {
                         .map(|_| (n, "running (no daemon)".to_string()))
                 })
                 .collect());
-        }
-        let list = client.call("GET", "/api/v1/services/list", None).await?;
+        };
         Ok(list
             .as_array()
             .into_iter()
@@ -136,27 +139,60 @@ fn live_statuses(cx: &Context) -> Result<BTreeMap<String, String>, Failure> {
     })
 }
 
-#[derive(Serialize)]
-struct ListRow<'a> {
-    name: &'a str,
+#[derive(Serialize, serde::Deserialize)]
+struct ListRow {
+    name: String,
     #[serde(rename = "type")]
-    service_type: &'a str,
-    category: &'a str,
-    status: &'a str,
-    deployment_mode: &'a str,
+    service_type: String,
+    category: String,
+    status: String,
+    deployment_mode: String,
     auto_start: bool,
-    description: &'a str,
-    dependencies: Vec<&'a str>,
+    description: String,
+    dependencies: Vec<String>,
 }
 
+/// `services list`: from the daemon when one runs (what it serves, without reading the config
+/// here: this is the command people run most), else from the config and the saved state.
 fn list(cx: &Context, category: Option<&str>, running: bool) -> Result<Exit, Failure> {
-    let (config, _) = cx.load()?;
+    let (client, _) = cx.client()?;
+    let from_daemon = block_on(async {
+        match client.call("GET", "/api/v1/services/list", None).await {
+            Err(crate::daemon::client::ClientError::NotRunning(_)) => Ok(None),
+            other => other.map(Some),
+        }
+    })?;
+    let all: Vec<ListRow> = match from_daemon {
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            Failure::new(
+                Exit::Failed,
+                format!("unexpected answer from the daemon: {e}"),
+            )
+        })?,
+        None => {
+            let (config, _) = cx.load()?;
+            let live = live_statuses(cx)?;
+            config
+                .services
+                .iter()
+                .map(|s| ListRow {
+                    name: s.name.clone(),
+                    service_type: s.service_type.as_str().to_string(),
+                    category: s.category.clone(),
+                    status: live
+                        .get(&s.name)
+                        .cloned()
+                        .unwrap_or_else(|| "stopped".into()),
+                    deployment_mode: s.deployment.mode.clone(),
+                    auto_start: s.startup.auto_start,
+                    description: s.description.clone(),
+                    dependencies: s.dependencies.iter().map(|d| d.name.clone()).collect(),
+                })
+                .collect()
+        }
+    };
     if let Some(c) = category {
-        let known: Vec<&str> = config
-            .services
-            .iter()
-            .map(|s| s.category.as_str())
-            .collect();
+        let known: Vec<&str> = all.iter().map(|s| s.category.as_str()).collect();
         if !known.contains(&c) {
             let mut k = known.clone();
             k.sort();
@@ -171,21 +207,9 @@ fn list(cx: &Context, category: Option<&str>, running: bool) -> Result<Exit, Fai
             ));
         }
     }
-    let live = live_statuses(cx)?;
-    let rows: Vec<ListRow> = config
-        .services
-        .iter()
+    let rows: Vec<ListRow> = all
+        .into_iter()
         .filter(|s| category.is_none_or(|c| s.category == c))
-        .map(|s| ListRow {
-            name: &s.name,
-            service_type: s.service_type.as_str(),
-            category: &s.category,
-            status: live.get(&s.name).map(|s| s.as_str()).unwrap_or("stopped"),
-            deployment_mode: &s.deployment.mode,
-            auto_start: s.startup.auto_start,
-            description: &s.description,
-            dependencies: s.dependencies.iter().map(|d| d.name.as_str()).collect(),
-        })
         .filter(|r| !running || r.status == "running")
         .collect();
     if cx.json {
@@ -200,11 +224,11 @@ fn list(cx: &Context, category: Option<&str>, running: bool) -> Result<Exit, Fai
         .iter()
         .map(|r| {
             vec![
-                r.name.to_string(),
-                r.service_type.to_string(),
-                r.category.to_string(),
-                r.status.to_string(),
-                r.deployment_mode.to_string(),
+                r.name.clone(),
+                r.service_type.clone(),
+                r.category.clone(),
+                r.status.clone(),
+                r.deployment_mode.clone(),
                 r.auto_start.to_string(),
             ]
         })

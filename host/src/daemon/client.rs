@@ -159,10 +159,10 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?
             .to_bytes();
-        let v: Value = serde_json::from_slice(&bytes)
+        let mut v: Value = serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Transport(format!("bad answer ({e})")))?;
         if v["success"] == true {
-            Ok(v["data"].clone())
+            Ok(v["data"].take())
         } else {
             Err(ClientError::Api {
                 status,

@@ -244,6 +244,12 @@ pub struct ServiceRecord {
     pub last_exit: Option<ExitInfo>,
     /// Why it is `failed`, when it is.
     pub failed: Option<String>,
+    /// How the current process is to be stopped (from its launch spec), so that a daemon that
+    /// re-adopts it stops it the same way: a signal name and an optional stop command.
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub stop_command: Option<Vec<String>>,
 }
 
 impl ServiceRecord {
@@ -257,6 +263,8 @@ impl ServiceRecord {
             restarts: 0,
             last_exit: None,
             failed: None,
+            stop_signal: None,
+            stop_command: None,
         }
     }
 }

@@ -138,7 +138,9 @@ impl ServiceLog {
         let out = open(stdout_fifo)?;
         let err = open(stderr_fifo)?;
         let (notes, mut notes_rx) = mpsc::unbounded_channel::<(Stream, String)>();
-        let (lines, _) = broadcast::channel(1024);
+        // Followers that fall this far behind skip lines (and are told so); it is allocated up
+        // front for every service, so it stays small.
+        let (lines, _) = broadcast::channel(128);
         let (raw_tx, mut raw_rx) = mpsc::channel::<(Stream, String)>(256);
         tokio::spawn(read_lines(out, Stream::Stdout, raw_tx.clone()));
         tokio::spawn(read_lines(err, Stream::Stderr, raw_tx));
@@ -176,7 +178,8 @@ impl ServiceLog {
 }
 
 async fn read_lines(mut rx: pipe::Receiver, stream: Stream, tx: mpsc::Sender<(Stream, String)>) {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Per stream of every service: small, the kernel keeps the FIFO's 64 KiB.
+    let mut buf = vec![0u8; 8 * 1024];
     let mut pending: Vec<u8> = Vec::new();
     loop {
         let n = match rx.read(&mut buf).await {

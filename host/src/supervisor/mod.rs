@@ -98,7 +98,7 @@ impl Supervisor {
         checker: Arc<dyn Checker>,
         reaper: Reaper,
     ) -> std::io::Result<Self> {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(1024);
         let mut services = BTreeMap::new();
         for svc in &config.services {
             let fifos = process::OutputFifos::create(&state.fifo_dir(), &svc.name)?;

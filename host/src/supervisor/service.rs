@@ -188,8 +188,14 @@ impl Machine {
 
     /// Moves to `status`: saved, published to readers, announced as an event.
     fn set(&mut self, status: Status) {
-        self.status = status;
         self.persist();
+        self.announce(status);
+    }
+
+    /// Moves to `status` without saving it: for a passing state whose saving (an fsync) would
+    /// only delay what comes next. A daemon that dies meanwhile finds the previous record.
+    fn announce(&mut self, status: Status) {
+        self.status = status;
         let snap = self.snapshot();
         self.t.watch.send_replace(snap.clone());
         let _ = self.t.events.send(Event::Changed(snap));
@@ -292,7 +298,7 @@ impl Machine {
     }
 
     async fn launch(&mut self) -> Result<(), String> {
-        self.set(Status::Starting);
+        self.announce(Status::Starting);
         let spec = match &self.spec {
             Some(s) => s.clone(),
             None => {
@@ -314,6 +320,8 @@ impl Machine {
             exit: exit.boxed(),
         });
         self.record.started_at_ms = Some(now_ms());
+        self.record.stop_signal = Some(spec.stop_signal.as_str().to_string());
+        self.record.stop_command = spec.stop_command.clone();
         self.health = self
             .t
             .service
@@ -469,13 +477,27 @@ impl Machine {
     async fn terminate(&mut self, running: &mut Running, force: bool) -> ExitInfo {
         let pgid = running.id.pid;
         let grace = self.t.service.startup.stop_timeout;
-        let spec = self.spec.clone();
-        let (signal, stop_command) = spec
-            .map(|s| (s.stop_signal, s.stop_command))
-            .unwrap_or((Signal::SIGTERM, None));
+        // The launch spec's way, or for a re-adopted process the way its record saved.
+        let (signal, stop_command) = match &self.spec {
+            Some(s) => (s.stop_signal, s.stop_command.clone()),
+            None => (
+                self.record
+                    .stop_signal
+                    .as_deref()
+                    .and_then(process::parse_signal)
+                    .unwrap_or(Signal::SIGTERM),
+                self.record.stop_command.clone(),
+            ),
+        };
+        let stop_command = stop_command.filter(|c| !c.is_empty());
         if force {
             let _ = process::signal_group(pgid, Signal::SIGKILL);
-        } else if let Some(cmd) = stop_command.filter(|c| !c.is_empty()) {
+            // A workload outside the process group (a container) goes too.
+            if let Some(cmd) = &stop_command {
+                self.t.log.note(format!("killed; then `{}`", cmd.join(" ")));
+                run_stop_command(&self.t.reaper, cmd, &self.t.base_dir, grace).await;
+            }
+        } else if let Some(cmd) = stop_command.clone() {
             self.t
                 .log
                 .note(format!("stopping with `{}`", cmd.join(" ")));
