@@ -69,7 +69,7 @@ impl Health {
 }
 
 /// While starting, the check polls this often at the least...
-const START_POLL_MIN: Duration = Duration::from_millis(10);
+const START_POLL_MIN: Duration = Duration::from_millis(2);
 /// ... and at the most, so a slow starter is noticed at most this late.
 const START_POLL_MAX: Duration = Duration::from_millis(500);
 
@@ -123,11 +123,12 @@ impl HealthTracker {
     }
 
     /// How long to wait before the next check. A starting service is polled fast, about a
-    /// tenth of the time it has been starting (10 ms to 500 ms), so a check interval of
-    /// seconds does not slow a platform's start; afterwards the configured interval.
+    /// twentieth of the time it has been starting (2 ms to 500 ms), so a check interval of
+    /// seconds does not slow a platform's start (a service that takes T to come up is seen
+    /// at most T/20 late); afterwards the configured interval.
     pub fn next_delay(&self, now: Instant) -> Duration {
         if self.health.state == HealthState::Starting && self.in_start_period(now) {
-            (now.duration_since(self.started) / 10)
+            (now.duration_since(self.started) / 20)
                 .clamp(START_POLL_MIN, START_POLL_MAX)
                 .min(self.interval)
         } else {
@@ -212,8 +213,8 @@ mod tests {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
         let t = HealthTracker::new(3, 10 * S, 30 * S, t0);
-        assert_eq!(t.next_delay(t0), ms(10));
-        assert_eq!(t.next_delay(t0 + ms(300)), ms(30));
+        assert_eq!(t.next_delay(t0), ms(2));
+        assert_eq!(t.next_delay(t0 + ms(300)), ms(15));
         assert_eq!(t.next_delay(t0 + 20 * S), ms(500));
         assert_eq!(t.next_delay(t0 + 31 * S), 10 * S);
         // Never slower than the interval itself.

@@ -99,7 +99,7 @@ impl Client {
                     state.daemon_log().display()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
         Err(ClientError::Transport(format!(
             "the daemon did not answer within 15s; see {}",
