@@ -96,14 +96,21 @@ fn start_ticker(engine: &Engine) {
     let spawned = std::thread::Builder::new()
         .name("keel-wasm-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            loop {
                 if ACTIVE_CALLS.load(Ordering::SeqCst) == 0 {
                     // Woken by the next call; the timeout notices a dropped engine.
                     std::thread::park_timeout(Duration::from_secs(1));
-                } else {
-                    std::thread::sleep(EPOCH_TICK);
+                    if weak.upgrade().is_none() {
+                        return;
+                    }
+                    continue;
+                }
+                // A tick after the call began, not at once: a call shorter than a tick never
+                // has to yield.
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => return,
                 }
             }
         });
