@@ -197,8 +197,10 @@ impl Machine {
     fn announce(&mut self, status: Status) {
         self.status = status;
         let snap = self.snapshot();
-        self.t.watch.send_replace(snap.clone());
-        let _ = self.t.events.send(Event::Changed(snap));
+        // The event first: whoever waits on the watch channel (a start gate) acts only after
+        // it, so the event stream shows causes before their effects.
+        let _ = self.t.events.send(Event::Changed(snap.clone()));
+        self.t.watch.send_replace(snap);
     }
 
     fn persist(&mut self) {
