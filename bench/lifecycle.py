@@ -22,6 +22,9 @@ import sys
 import tempfile
 import time
 
+# The same /proc readings as the supervisor bench.
+from supervisor import cpu_ticks, rss_kib
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 KEEL = os.path.join(TARGET, "release", "keel")
@@ -90,20 +93,6 @@ def dag(rounds):
         finally:
             p.close()
     return samples
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def checking(count, seconds):

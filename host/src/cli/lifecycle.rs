@@ -324,26 +324,10 @@ impl<'a> Checker<'a> {
     }
 }
 
-fn known_service<'c>(
-    config: &'c Config,
-    name: &str,
-) -> Result<&'c crate::config::Service, Failure> {
-    config.service(name).ok_or_else(|| {
-        let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-        Failure::new(
-            Exit::Failed,
-            format!(
-                "unknown service `{name}`{}",
-                crate::config::suggestion(name, names)
-            ),
-        )
-    })
-}
-
 /// `services health NAME`: the check run now, plus what monitoring has seen.
 pub fn health(cx: &Context, name: &str) -> Result<Exit, Failure> {
-    let (config, _) = cx.load()?;
-    let service = known_service(&config, name)?;
+    let (config, graph) = cx.load()?;
+    let service = config.service(name).ok_or_else(|| graph.unknown(name))?;
     let Some(check) = &service.health_check else {
         if cx.json {
             json_ok(
@@ -400,8 +384,8 @@ pub fn monitor(
     interval: u64,
     count: Option<u64>,
 ) -> Result<Exit, Failure> {
-    let (config, _) = cx.load()?;
-    let service = known_service(&config, name)?;
+    let (config, graph) = cx.load()?;
+    let service = config.service(name).ok_or_else(|| graph.unknown(name))?;
     if service.health_check.is_none() {
         return Err(Failure::new(
             Exit::Failed,

@@ -656,14 +656,10 @@ pub(super) fn uptime_secs(started_at_ms: &serde_json::Value) -> Option<u64> {
 }
 
 fn status(cx: &Context, name: &str) -> Result<Exit, Failure> {
-    let (config, _) = cx.load()?;
-    config.service(name).ok_or_else(|| {
-        let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-        Failure::new(
-            Exit::Failed,
-            format!("unknown service `{name}`{}", suggestion(name, names)),
-        )
-    })?;
+    let (_, graph) = cx.load()?;
+    if !graph.contains(name) {
+        return Err(graph.unknown(name).into());
+    }
     let client = cx.daemon()?;
     let v = block_on(client.call("GET", &format!("/api/v1/services/{name}"), None))?;
     if cx.json {
@@ -728,13 +724,9 @@ pub(super) fn describe_exit(v: &serde_json::Value) -> String {
 
 /// `services logs` and `platform logs`.
 pub fn logs(cx: &Context, a: &LogArgs) -> Result<Exit, Failure> {
-    let (config, _) = cx.load()?;
-    if config.service(&a.name).is_none() {
-        let names: Vec<&str> = config.services.iter().map(|s| s.name.as_str()).collect();
-        return Err(Failure::new(
-            Exit::Failed,
-            format!("unknown service `{}`{}", a.name, suggestion(&a.name, names)),
-        ));
+    let (_, graph) = cx.load()?;
+    if !graph.contains(&a.name) {
+        return Err(graph.unknown(&a.name).into());
     }
     let client = cx.daemon()?;
     let path = format!("/api/v1/services/{}/logs?lines={}", a.name, a.lines);

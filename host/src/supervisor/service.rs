@@ -203,6 +203,16 @@ impl Machine {
         self.t.watch.send_replace(snap);
     }
 
+    /// The health of a process that has just started (or been re-adopted): starting, when
+    /// the service has a check.
+    fn fresh_health(&self) -> Option<Health> {
+        self.t
+            .service
+            .health_check
+            .as_ref()
+            .map(|_| Health::starting())
+    }
+
     fn persist(&mut self) {
         self.record.process = self.running.as_ref().map(|r| r.id);
         if let Err(e) = self.t.state.save(&self.record) {
@@ -240,12 +250,7 @@ impl Machine {
                     since: Instant::now(),
                     exit: reaper::wait_foreign_exit(id.pid).boxed(),
                 });
-                self.health = self
-                    .t
-                    .service
-                    .health_check
-                    .as_ref()
-                    .map(|_| Health::starting());
+                self.health = self.fresh_health();
                 self.set(Status::Running);
             }
             Some(id) => {
@@ -324,12 +329,7 @@ impl Machine {
         self.record.started_at_ms = Some(now_ms());
         self.record.stop_signal = Some(spec.stop_signal.as_str().to_string());
         self.record.stop_command = spec.stop_command.clone();
-        self.health = self
-            .t
-            .service
-            .health_check
-            .as_ref()
-            .map(|_| Health::starting());
+        self.health = self.fresh_health();
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
         self.set(Status::Running);
