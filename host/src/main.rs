@@ -1,6 +1,8 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Before any thread starts: see its documentation.
+    keel_plugin_host::quiet_library_backtraces();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

@@ -65,16 +65,9 @@ pub(crate) enum Ended<T> {
     TimedOut,
 }
 
-/// Builds the store for a call: resolves the permit's network targets, then the sandbox.
-pub(crate) async fn store(
-    engine: &Engine,
-    callee: &Callee,
-    setup: &CallSetup,
-) -> Result<Store<State>, PluginError> {
-    let host_error = |message: String| PluginError::Host {
-        plugin: callee.name.to_string(),
-        message,
-    };
+/// What the store of a call must hold: resolves the permit's network targets, then describes
+/// the sandbox (which [`sandbox::new_store`] builds or [`sandbox::rearm`] installs).
+pub(crate) async fn spec(callee: &Callee, setup: &CallSetup) -> Result<StoreSpec, PluginError> {
     let addresses = if setup.permit.has_network() {
         let resolved = tokio::time::timeout_at(setup.deadline.into(), setup.permit.resolve())
             .await
@@ -84,27 +77,41 @@ pub(crate) async fn store(
                 after: setup.limit,
                 diagnostics: Diagnostics::default(),
             })?;
-        Some(resolved.map_err(host_error)?)
+        Some(resolved.map_err(|message| host_error(callee, message))?)
     } else {
         None
     };
-    sandbox::new_store(
-        engine,
-        StoreSpec {
-            plugin: callee.name.clone(),
-            permit: setup.permit.clone(),
-            addresses,
-            service: setup.service.clone(),
-            memory_bytes: callee.memory_bytes,
-            deadline: setup.deadline,
-        },
-    )
-    .map_err(host_error)
+    Ok(StoreSpec {
+        plugin: callee.name.clone(),
+        permit: setup.permit.clone(),
+        addresses,
+        service: setup.service.clone(),
+        memory_bytes: callee.memory_bytes,
+        deadline: setup.deadline,
+    })
+}
+
+/// A new store for a call.
+pub(crate) async fn store(
+    engine: &Engine,
+    callee: &Callee,
+    setup: &CallSetup,
+) -> Result<Store<State>, PluginError> {
+    let spec = spec(callee, setup).await?;
+    sandbox::new_store(engine, spec).map_err(|message| host_error(callee, message))
+}
+
+/// A failure of the host's own (not the plugin's) making.
+pub(crate) fn host_error(callee: &Callee, message: String) -> PluginError {
+    PluginError::Host {
+        plugin: callee.name.to_string(),
+        message,
+    }
 }
 
 /// Runs `fut` (instantiation and the export call) until `deadline`. The epoch deadline set by
 /// the sandbox stops a guest that computes; this timeout also stops one that waits in a host
-/// call. A call stopped midway leaves its store unusable, which is why every call has its own.
+/// call. A call stopped midway leaves its store unusable: it is dropped, never reused.
 pub(crate) async fn guard<T>(
     deadline: Instant,
     fut: impl Future<Output = wasmtime::Result<T>>,

@@ -10,19 +10,43 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use crate::cache::{CacheStatus, CodeCache};
-use crate::call::{self, CallSetup, Done};
+use crate::call::{self, CallSetup, Done, Ended};
 use crate::convert::{hook_event, problems, started, workload_state};
 use crate::error::{HostError, LoadError, LoadFailure, PluginError};
 use crate::grant::Grant;
 use crate::inspect::{ComponentShape, ImportedCapability};
 use crate::loader::Loader;
 use crate::plugin::{self, Plugin, Pre, no_authority};
-use crate::sandbox::State;
+use crate::pool::Warm;
+use crate::sandbox::{self, State};
 use crate::types::{
     Capability, CheckOutcome, Finding, HookEvent, PluginKind, PluginSource, Problem, Reply,
     ServiceInfo, Settings, Started, WorkloadStatus,
 };
 use crate::{bundled, engine};
+
+/// The most plugin calls that run at once; more wait for a turn (within their deadline).
+/// Every call in flight holds an instance: a thousand calls at once must not exhaust the
+/// engine's instance pool.
+pub const MAX_CONCURRENT_CALLS: usize = 512;
+
+/// Calls that run at once before further calls wait a little for a turn ([`LANE_WAIT`]).
+///
+/// When many calls fall due together (the health checks of every service with the same
+/// interval, see the supervisor's check grid), running them a few at a time is cheaper than
+/// all at once: each finds a warm instance (the pool keeps as many) and a warm cache, instead
+/// of a hundred fresh instances. A call that waits longer than [`LANE_WAIT`] goes ahead
+/// anyway, so slow calls (a check waiting on an unreachable host) never hold the others up.
+pub const LANES: usize = crate::pool::MAX_IDLE;
+
+/// How long a call waits for one of the [`LANES`] before it runs beside them.
+pub const LANE_WAIT: Duration = Duration::from_millis(250);
+
+/// A call's turn to run (see [`PluginHost::slot`]); released when dropped.
+struct Turn<'a> {
+    _lane: Option<tokio::sync::SemaphorePermit<'a>>,
+    _slot: tokio::sync::SemaphorePermit<'a>,
+}
 
 /// How the host is set up.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +116,10 @@ pub struct PluginHost {
 
 struct Inner {
     engine: Engine,
+    /// Admits at most [`MAX_CONCURRENT_CALLS`] calls at once.
+    slots: tokio::sync::Semaphore,
+    /// The [`LANES`].
+    lanes: tokio::sync::Semaphore,
     linker: Linker<State>,
     cache: Option<CodeCache>,
     plugins: HashMap<String, Arc<Plugin>>,
@@ -99,20 +127,55 @@ struct Inner {
     load_errors: Vec<LoadError>,
 }
 
-/// Runs one export call in a fresh store: instantiate from the plugin's `*Pre`, run `$body`
-/// (which may use `$store` and `$instance`), all under the call's deadline.
+/// Runs one export call: takes a warm instance of the plugin (its store re-armed with this
+/// call's state) or instantiates a new one from the plugin's `*Pre`, runs `$body` (which may
+/// use `$store` and `$instance`) under the call's deadline, and gives the instance back when
+/// the call ended cleanly (see `pool` for when it is kept).
 macro_rules! invoke {
-    ($host:expr, $plugin:expr, $pre:expr, $setup:expr, |$store:ident, $instance:ident| $body:expr) => {{
+    ($host:expr, $plugin:expr, $linked:expr, $setup:expr, |$store:ident, $instance:ident| $body:expr) => {{
         let callee = $plugin.callee();
         let setup: CallSetup = $setup;
-        let mut $store = call::store(&$host.inner.engine, &callee, &setup).await?;
+        let linked = $linked;
+        let _slot = $host.slot(&callee, &setup).await?;
+        let spec = call::spec(&callee, &setup).await?;
+        let (mut $store, warm) = match linked.take() {
+            Some(w) => {
+                let mut store = w.store;
+                sandbox::rearm(&mut store, spec).map_err(|m| call::host_error(&callee, m))?;
+                (store, Some((w.instance, w.uses)))
+            }
+            None => {
+                let store = sandbox::new_store(&$host.inner.engine, spec)
+                    .map_err(|m| call::host_error(&callee, m))?;
+                (store, None)
+            }
+        };
         let started = Instant::now();
         let ended = call::guard(setup.deadline, async {
-            let $instance = $pre.instantiate_async(&mut $store).await?;
-            $body
+            let ($instance, uses) = match warm {
+                Some(w) => w,
+                None => (linked.pre.instantiate_async(&mut $store).await?, 0),
+            };
+            let value = $body?;
+            Ok((value, $instance, uses))
         })
         .await;
-        call::finish(&callee, &setup, started, &mut $store, ended)
+        let (ended, instance) = match ended {
+            Ended::Returned(Ok((value, instance, uses))) => {
+                (Ended::Returned(Ok(value)), Some((instance, uses)))
+            }
+            Ended::Returned(Err(e)) => (Ended::Returned(Err(e)), None),
+            Ended::TimedOut => (Ended::TimedOut, None),
+        };
+        let done = call::finish(&callee, &setup, started, &mut $store, ended);
+        if let (Ok(_), Some((instance, uses))) = (&done, instance) {
+            linked.give_back(Warm {
+                store: $store,
+                instance,
+                uses: uses + 1,
+            });
+        }
+        done
     }};
 }
 
@@ -171,6 +234,8 @@ impl PluginHost {
         Ok(PluginHost {
             inner: Arc::new(Inner {
                 engine,
+                slots: tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS),
+                lanes: tokio::sync::Semaphore::new(LANES),
                 linker,
                 cache,
                 plugins,
@@ -543,6 +608,34 @@ impl PluginHost {
     }
 
     // ----- internals -----------------------------------------------------------------------
+
+    /// Waits for a turn: one of the [`LANES`] (at most [`LANE_WAIT`]), and below
+    /// [`MAX_CONCURRENT_CALLS`] (within the call's deadline).
+    async fn slot(
+        &self,
+        callee: &call::Callee,
+        setup: &CallSetup,
+    ) -> Result<Turn<'_>, PluginError> {
+        let lane_until = (Instant::now() + LANE_WAIT).min(setup.deadline);
+        let lane = tokio::time::timeout_at(lane_until.into(), self.inner.lanes.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let waited = tokio::time::timeout_at(setup.deadline.into(), self.inner.slots.acquire());
+        match waited.await {
+            Ok(Ok(slot)) => Ok(Turn {
+                _lane: lane,
+                _slot: slot,
+            }),
+            Ok(Err(_closed)) => Err(call::host_error(callee, "the plugin host is closed".into())),
+            Err(_) => Err(PluginError::Timeout {
+                plugin: callee.name.to_string(),
+                function: setup.function,
+                after: setup.limit,
+                diagnostics: Default::default(),
+            }),
+        }
+    }
 
     fn any(&self, name: &str) -> Result<Arc<Plugin>, PluginError> {
         self.inner

@@ -14,17 +14,19 @@ use crate::error::{LoadFailure, PluginError};
 use crate::grant::{DEFAULT_MEMORY_MB, Grant};
 use crate::inspect::{self, ComponentShape};
 use crate::permit::Permit;
+use crate::pool::Linked;
 use crate::sandbox::State;
 use crate::types::{Capability, PluginKind, PluginSource};
 
 /// How many distinct settings tables' `needs` a plugin remembers.
 const NEEDS_MEMO_CAP: usize = 1024;
 
-/// The linked, typed entry point of a plugin, by world (and, later, by WIT version).
+/// The linked, typed entry point of a plugin with its warm instances, by world (and, later,
+/// by WIT version).
 pub(crate) enum Pre {
-    HealthCheck(health::HealthCheckPluginPre<State>),
-    Deployment(deployment::DeploymentPluginPre<State>),
-    Hook(hook::HookPluginPre<State>),
+    HealthCheck(Linked<health::HealthCheckPluginPre<State>, health::HealthCheckPlugin>),
+    Deployment(Linked<deployment::DeploymentPluginPre<State>, deployment::DeploymentPlugin>),
+    Hook(Linked<hook::HookPluginPre<State>, hook::HookPlugin>),
 }
 
 /// What `describe()` returned.
@@ -139,13 +141,15 @@ pub(crate) fn link(
     };
     let instance_pre = linker.instantiate_pre(component).map_err(link_error)?;
     let pre = match kind {
-        PluginKind::HealthCheck => {
-            Pre::HealthCheck(health::HealthCheckPluginPre::new(instance_pre).map_err(link_error)?)
-        }
-        PluginKind::Deployment => {
-            Pre::Deployment(deployment::DeploymentPluginPre::new(instance_pre).map_err(link_error)?)
-        }
-        PluginKind::Hook => Pre::Hook(hook::HookPluginPre::new(instance_pre).map_err(link_error)?),
+        PluginKind::HealthCheck => Pre::HealthCheck(Linked::new(
+            health::HealthCheckPluginPre::new(instance_pre).map_err(link_error)?,
+        )),
+        PluginKind::Deployment => Pre::Deployment(Linked::new(
+            deployment::DeploymentPluginPre::new(instance_pre).map_err(link_error)?,
+        )),
+        PluginKind::Hook => Pre::Hook(Linked::new(
+            hook::HookPluginPre::new(instance_pre).map_err(link_error)?,
+        )),
     };
     Ok((kind, version, pre))
 }
@@ -169,7 +173,7 @@ pub(crate) async fn describe(
     let ended = call::guard(setup.deadline, async {
         macro_rules! info {
             ($pre:expr) => {{
-                let instance = $pre.instantiate_async(&mut store).await?;
+                let instance = $pre.pre.instantiate_async(&mut store).await?;
                 let info = instance
                     .keel_plugin_plugin()
                     .call_describe(&mut store)

@@ -1,6 +1,10 @@
-//! The per-call sandbox: a fresh `Store` whose WASI context carries exactly the call's
-//! [`Permit`], a memory limiter, a wall-clock deadline enforced through epochs, and bounded
-//! capture of everything the guest writes.
+//! The per-call sandbox: a store whose state is made new for every call, so that its WASI
+//! context carries exactly the call's [`Permit`], with a memory limiter, a wall-clock deadline
+//! enforced through epochs, and bounded capture of everything the guest writes.
+//!
+//! A store is either new (and instantiated for the call) or a warm one from the plugin's
+//! [`crate::pool`], whose state is replaced wholesale by [`rearm`]: nothing of a previous call's
+//! authority, output or deadline survives into the next; only the guest's own memory does.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +21,8 @@ use crate::types::{Diagnostics, ServiceInfo};
 
 /// The most table elements a plugin may grow a table to.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// The most host resources (sockets, streams, pollables...) a call may hold at once.
+const MAX_RESOURCES: usize = 10_000;
 
 /// Everything one call's store holds.
 pub(crate) struct State {
@@ -119,6 +125,12 @@ impl WasiHttpView for State {
 }
 
 impl State {
+    /// Whether the store may serve another call: the guest holds no host resource (so nothing
+    /// opened under this call's authority can reach the next call) and hit no limit.
+    pub fn reusable(&self) -> bool {
+        self.table.is_empty() && self.limiter.exceeded.is_none()
+    }
+
     /// The diagnostics collected so far (log lines are moved out).
     pub fn take_diagnostics(&mut self) -> Diagnostics {
         Diagnostics {
@@ -139,10 +151,36 @@ pub(crate) struct StoreSpec {
     pub deadline: Instant,
 }
 
-/// Builds a fresh store for one call. The WASI context has no preopens, no environment and no
+/// Builds a new store for one call (see [`new_state`]).
+pub(crate) fn new_store(engine: &Engine, spec: StoreSpec) -> Result<Store<State>, String> {
+    let mut store = Store::new(engine, new_state(spec)?);
+    store.limiter(|s| &mut s.limiter);
+    // Every epoch tick (10 ms) the guest yields to the executor, so other tasks and the
+    // tokio-level timeout keep running even while it spins; past the call's deadline it traps.
+    store.epoch_deadline_callback(|cx| {
+        if Instant::now() >= cx.data().call.deadline {
+            Ok(UpdateDeadline::Interrupt)
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store.set_epoch_deadline(1);
+    Ok(store)
+}
+
+/// Makes a warm store (one that [`State::reusable`] admitted) ready for the next call: its
+/// whole state is replaced by the new call's, and its epoch deadline re-armed.
+pub(crate) fn rearm(store: &mut Store<State>, spec: StoreSpec) -> Result<(), String> {
+    debug_assert!(store.data().reusable());
+    *store.data_mut() = new_state(spec)?;
+    store.set_epoch_deadline(1);
+    Ok(())
+}
+
+/// The state of a store for one call. The WASI context has no preopens, no environment and no
 /// network unless the permit grants them: TCP to resolved granted addresses only, name lookup
 /// only with network, read-only preopens of granted directories, granted variables only.
-pub(crate) fn new_store(engine: &Engine, spec: StoreSpec) -> Result<Store<State>, String> {
+fn new_state(spec: StoreSpec) -> Result<State, String> {
     let output = CapturedOutput::default();
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(output.clone())
@@ -170,10 +208,10 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec) -> Result<Store<State>
         wasi.preopened_dir(dir, guest.as_ref(), FsPerms::ReadOnly)
             .map_err(|e| format!("cannot open granted directory {}: {e}", dir.display()))?;
     }
-
-    let deadline = spec.deadline;
-    let state = State {
-        table: ResourceTable::new(),
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCES);
+    Ok(State {
+        table,
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
         gate: HttpGate::new(spec.plugin.clone(), spec.permit.clone()),
@@ -185,22 +223,9 @@ pub(crate) fn new_store(engine: &Engine, spec: StoreSpec) -> Result<Store<State>
             plugin: spec.plugin,
             permit: spec.permit,
             service: spec.service,
-            deadline,
+            deadline: spec.deadline,
             logs: LogBook::default(),
             output,
         },
-    };
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limiter);
-    // Every epoch tick (10 ms) the guest yields to the executor, so other tasks and the
-    // tokio-level timeout keep running even while it spins; past the deadline it traps.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Ok(UpdateDeadline::Interrupt)
-        } else {
-            Ok(UpdateDeadline::Yield(1))
-        }
-    });
-    Ok(store)
+    })
 }

@@ -171,16 +171,17 @@ fn connect_one(addr: SocketAddr, left: Duration) -> Result<(), ErrorCode> {
     socket.start_connect(&network, remote)?;
     let ready = socket.subscribe();
     let timer = monotonic_clock::subscribe_duration(left.as_nanos().min(u64::MAX as u128) as u64);
+    // Wait first, then finish: asking to finish a connect still in progress is answered with
+    // an error (`would-block`), and errors cost the host far more than a poll.
     loop {
+        let fired = poll::poll(&[&ready, &timer]);
+        if !fired.contains(&0) {
+            return Err(ErrorCode::Timeout);
+        }
         match socket.finish_connect() {
             // The streams close with the socket when they go out of scope.
             Ok(_streams) => return Ok(()),
-            Err(ErrorCode::WouldBlock) => {
-                let fired = poll::poll(&[&ready, &timer]);
-                if !fired.contains(&0) {
-                    return Err(ErrorCode::Timeout);
-                }
-            }
+            Err(ErrorCode::WouldBlock) => continue,
             Err(code) => return Err(code),
         }
     }
