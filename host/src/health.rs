@@ -81,16 +81,27 @@ pub struct HealthTracker {
     started: Instant,
     start_period: Duration,
     interval: Duration,
+    /// The origin of the grid that checks at `interval` fall on (see `next_delay`).
+    grid: Instant,
     health: Health,
 }
 
 impl HealthTracker {
-    pub fn new(retries: u32, interval: Duration, start_period: Duration, started: Instant) -> Self {
+    /// A tracker for a process started at `started`. Checks at the interval fall on the
+    /// instants `grid + k * interval`: trackers that share `grid` and `interval` check together.
+    pub fn new(
+        retries: u32,
+        interval: Duration,
+        start_period: Duration,
+        started: Instant,
+        grid: Instant,
+    ) -> Self {
         Self {
             retries: retries.max(1),
             started,
             start_period,
             interval,
+            grid,
             health: Health::starting(),
         }
     }
@@ -125,15 +136,23 @@ impl HealthTracker {
     /// How long to wait before the next check. A starting service is polled fast, about a
     /// twentieth of the time it has been starting (2 ms to 500 ms), so a check interval of
     /// seconds does not slow a platform's start (a service that takes T to come up is seen
-    /// at most T/20 late); afterwards the configured interval.
+    /// at most T/20 late).
+    ///
+    /// Afterwards checks come at the configured interval, on the next instant of the grid
+    /// `grid + k * interval`: never later than an interval after the previous check, and at
+    /// the same instant as every other service with this interval. Services are then checked
+    /// in one wake-up of the daemon instead of one each, which is most of what checking costs
+    /// when the checks themselves are cheap (timer coalescing, as kernels do for timers).
     pub fn next_delay(&self, now: Instant) -> Duration {
         if self.health.state == HealthState::Starting && self.in_start_period(now) {
-            (now.duration_since(self.started) / 20)
+            return (now.duration_since(self.started) / 20)
                 .clamp(START_POLL_MIN, START_POLL_MAX)
-                .min(self.interval)
-        } else {
-            self.interval
+                .min(self.interval);
         }
+        let period = self.interval.as_nanos().max(1);
+        let since = now.saturating_duration_since(self.grid).as_nanos();
+        let next = (since / period + 1) * period;
+        Duration::from_nanos(u64::try_from(next - since).unwrap_or(u64::MAX))
     }
 }
 
@@ -155,7 +174,7 @@ mod tests {
     #[test]
     fn failures_in_the_start_period_do_not_count() {
         let t0 = Instant::now();
-        let mut t = HealthTracker::new(2, S, 10 * S, t0);
+        let mut t = HealthTracker::new(2, S, 10 * S, t0, t0);
         for i in 0..5 {
             assert_eq!(
                 t.on_report(report(false), t0 + i * S).state,
@@ -172,7 +191,7 @@ mod tests {
     #[test]
     fn retries_consecutive_failures_make_it_unhealthy_and_a_success_heals() {
         let t0 = Instant::now();
-        let mut t = HealthTracker::new(3, S, S, t0);
+        let mut t = HealthTracker::new(3, S, S, t0, t0);
         t.on_report(report(true), t0);
         assert_eq!(
             t.on_report(report(false), t0 + 2 * S).state,
@@ -196,7 +215,7 @@ mod tests {
     #[test]
     fn a_service_that_never_comes_up_turns_unhealthy_after_its_start_period() {
         let t0 = Instant::now();
-        let mut t = HealthTracker::new(2, S, 3 * S, t0);
+        let mut t = HealthTracker::new(2, S, 3 * S, t0, t0);
         t.on_report(report(false), t0 + S);
         assert_eq!(
             t.on_report(report(false), t0 + 3 * S).state,
@@ -212,17 +231,37 @@ mod tests {
     fn a_starting_service_is_polled_fast_and_then_at_its_interval() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let t = HealthTracker::new(3, 10 * S, 30 * S, t0);
+        let t = HealthTracker::new(3, 10 * S, 30 * S, t0, t0);
         assert_eq!(t.next_delay(t0), ms(2));
         assert_eq!(t.next_delay(t0 + ms(300)), ms(15));
         assert_eq!(t.next_delay(t0 + 20 * S), ms(500));
-        assert_eq!(t.next_delay(t0 + 31 * S), 10 * S);
+        // After the start period: the next instant of the grid (t0 + 40 s).
+        assert_eq!(t.next_delay(t0 + 31 * S), 9 * S);
         // Never slower than the interval itself.
-        let t = HealthTracker::new(3, ms(200), 30 * S, t0);
+        let t = HealthTracker::new(3, ms(200), 30 * S, t0, t0);
         assert_eq!(t.next_delay(t0 + 10 * S), ms(200));
-        // Healthy: the interval.
-        let mut t = HealthTracker::new(3, 10 * S, 30 * S, t0);
+        // Healthy: the interval, on the grid.
+        let mut t = HealthTracker::new(3, 10 * S, 30 * S, t0, t0);
         t.on_report(report(true), t0);
-        assert_eq!(t.next_delay(t0 + ms(50)), 10 * S);
+        assert_eq!(t.next_delay(t0 + ms(50)), 10 * S - ms(50));
+        assert_eq!(t.next_delay(t0 + 10 * S), 10 * S);
+    }
+
+    #[test]
+    fn services_with_the_same_interval_are_checked_at_the_same_instants() {
+        let grid = Instant::now();
+        let ms = Duration::from_millis;
+        // Two services started 137 ms apart, healthy at once.
+        let mut a = HealthTracker::new(3, S, 10 * S, grid + ms(5), grid);
+        let mut b = HealthTracker::new(3, S, 10 * S, grid + ms(142), grid);
+        a.on_report(report(true), grid + ms(7));
+        b.on_report(report(true), grid + ms(150));
+        let next_a = grid + ms(7) + a.next_delay(grid + ms(7));
+        let next_b = grid + ms(150) + b.next_delay(grid + ms(150));
+        assert_eq!(next_a, grid + S);
+        assert_eq!(next_b, grid + S);
+        // A check that took a while still leads to the next instant, not a second check now.
+        let after = grid + S + ms(30);
+        assert_eq!(after + a.next_delay(after), grid + 2 * S);
     }
 }

@@ -161,12 +161,38 @@ pub fn locate_problem(
 /// prerequisites) and health checks through the check type's plugin.
 pub struct Plugins {
     host: PluginHost,
-    config: Arc<Config>,
+    /// Each service's plugin inputs, made once from the config (a check runs every second).
+    inputs: HashMap<String, Inputs>,
+}
+
+/// What the plugins of one service are given.
+struct Inputs {
+    info: ServiceInfo,
+    deployment: Settings,
+    check: Option<Settings>,
 }
 
 impl Plugins {
     pub fn new(host: PluginHost, config: Arc<Config>) -> Self {
-        Self { host, config }
+        let inputs = config
+            .services
+            .iter()
+            .map(|s| {
+                let inputs = Inputs {
+                    info: service_info(&config, s),
+                    deployment: settings(&s.deployment.settings),
+                    check: s.health_check.as_ref().map(|hc| settings(&hc.settings)),
+                };
+                (s.name.clone(), inputs)
+            })
+            .collect();
+        Self { host, inputs }
+    }
+
+    fn inputs(&self, service: &Service) -> Result<&Inputs, String> {
+        self.inputs
+            .get(&service.name)
+            .ok_or_else(|| format!("service `{}` is not in the daemon's config", service.name))
     }
 }
 
@@ -175,15 +201,19 @@ impl Checker for Plugins {
         async move {
             let hc = service.health_check.as_ref()?;
             let began = std::time::Instant::now();
-            let outcome = self
-                .host
-                .check(
-                    &hc.check_type,
-                    &service_info(&self.config, service),
-                    &settings(&hc.settings),
-                    hc.timeout,
-                )
-                .await;
+            let outcome = match self.inputs(service) {
+                Ok(Inputs {
+                    info,
+                    check: Some(settings),
+                    ..
+                }) => self
+                    .host
+                    .check(&hc.check_type, info, settings, hc.timeout)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(_) => Err("the service has no check settings".to_string()),
+                Err(e) => Err(e),
+            };
             Some(match outcome {
                 Ok(o) => CheckReport {
                     healthy: o.healthy,
@@ -207,9 +237,10 @@ impl Deployer for Plugins {
     fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>> {
         async move {
             let mode = &service.deployment.mode;
+            let inputs = self.inputs(service)?;
             let reply = self
                 .host
-                .start(mode, &service_info(&self.config, service), &settings(&service.deployment.settings))
+                .start(mode, &inputs.info, &inputs.deployment)
                 .await
                 .map_err(|e| format!("deployment plugin `{mode}`: {e}"))?;
             match reply.value {
@@ -239,11 +270,14 @@ impl Deployer for Plugins {
     fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>> {
         async move {
             let mode = &service.deployment.mode;
-            let info = service_info(&self.config, service);
-            let found = self
-                .host
-                .preflight(mode, &info, &settings(&service.deployment.settings))
-                .await;
+            let found = match self.inputs(service) {
+                Ok(inputs) => self
+                    .host
+                    .preflight(mode, &inputs.info, &inputs.deployment)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
             match found {
                 Ok(reply) => reply
                     .value

@@ -3,7 +3,7 @@
 //! `HealthTracker` and sends the resulting health to the service's task, which owns it. A new
 //! process starts a new tracker (and its start period); a stopped service is not checked.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
@@ -11,6 +11,10 @@ use tokio::sync::{mpsc, watch};
 use super::service::{Command, Snapshot, Status};
 use crate::config::Service;
 use crate::health::{Checker, HealthTracker};
+
+/// The origin of the instants at which every service's checks fall (see
+/// `HealthTracker::next_delay`): one for the whole daemon.
+static CHECK_GRID: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 pub(super) async fn run(
     service: Arc<Service>,
@@ -39,6 +43,7 @@ pub(super) async fn run(
             check.interval,
             service.startup.start_timeout,
             Instant::now(),
+            *CHECK_GRID,
         );
         'process: loop {
             let wake = tokio::time::Instant::now() + tracker.next_delay(Instant::now());

@@ -129,6 +129,25 @@ pub fn signal_group(pgid: i32, signal: Signal) -> std::io::Result<()> {
     }
 }
 
+/// Kills (SIGKILL) what is left of a service's process group once its leader has exited:
+/// children it started and left behind, which would otherwise outlive the service and run
+/// beside its restarted self (systemd does the same for a unit's control group). Returns
+/// whether anything was left.
+///
+/// The group's number is the leader's PID, and the kernel does not give that number to a new
+/// process while the group has members; so while no other process has the leader's PID, the
+/// members are the leader's. A process with that PID but another start time means the group
+/// emptied and the number was reused: nothing is sent.
+pub fn kill_leftovers(leader: ProcessId) -> bool {
+    if !group_alive(leader.pid)
+        || ProcessId::of(leader.pid).is_some_and(|p| p.start_time != leader.start_time)
+    {
+        return false;
+    }
+    let _ = signal_group(leader.pid, Signal::SIGKILL);
+    true
+}
+
 /// Whether any process of the group is left.
 pub fn group_alive(pgid: i32) -> bool {
     // Signal 0 checks existence; EPERM means a member exists but is not ours to signal.

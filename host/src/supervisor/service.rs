@@ -99,6 +99,9 @@ pub(super) enum Command {
     },
 }
 
+/// How long processes left behind by an exited service may take to die after SIGKILL.
+const LEFTOVER_WAIT: Duration = Duration::from_secs(2);
+
 type ExitFuture = Pin<Box<dyn Future<Output = ExitInfo> + Send>>;
 
 struct Running {
@@ -262,6 +265,7 @@ impl Machine {
                 self.t
                     .log
                     .note(format!("pid {} died while the daemon was away", id.pid));
+                self.kill_leftovers(id).await;
                 self.record.process = None;
                 if self.record.wanted {
                     // As if it had just exited: the policy decides.
@@ -345,12 +349,29 @@ impl Machine {
     }
 
     async fn exited(&mut self, exit: ExitInfo) {
-        let ran = self
-            .running
-            .take()
-            .map(|r| r.since.elapsed())
-            .unwrap_or_default();
-        self.exited_after(exit, ran).await;
+        let Some(running) = self.running.take() else {
+            return;
+        };
+        self.kill_leftovers(running.id).await;
+        self.exited_after(exit, running.since.elapsed()).await;
+    }
+
+    /// After the service's main process ended: ends what it left behind in its process group,
+    /// before anything else (a restart) happens.
+    async fn kill_leftovers(&mut self, leader: ProcessId) {
+        if process::kill_leftovers(leader) {
+            self.t.log.note(format!(
+                "killed the processes pid {} left behind in its process group",
+                leader.pid
+            ));
+            if !process::wait_group_empty(leader.pid, LEFTOVER_WAIT).await {
+                tracing::warn!(
+                    service = self.name(),
+                    pgid = leader.pid,
+                    "processes left behind did not end after SIGKILL"
+                );
+            }
+        }
     }
 
     async fn exited_after(&mut self, exit: ExitInfo, ran: Duration) {
@@ -426,7 +447,13 @@ impl Machine {
             .unwrap_or_default();
         self.health = Some(health);
         if before == Some(state) {
-            self.t.watch.send_replace(self.snapshot());
+            // Same state, newer answer: readers see it, but nobody is woken for it (waiters
+            // care about changes of state; the event above carries every answer).
+            let snap = self.snapshot();
+            self.t.watch.send_if_modified(|s| {
+                *s = snap;
+                false
+            });
             return;
         }
         self.t
