@@ -683,13 +683,18 @@ impl PluginHost {
         limit: Duration,
     ) -> Result<CallSetup, PluginError> {
         let mut setup = CallSetup::new(function, no_authority(), Some(service.clone()), limit);
+        let hash = settings.memo_hash();
+        let base = service.config_dir.as_path();
+        if let Some(permit) = plugin.remembered_permit(hash, settings, base) {
+            setup.permit = permit;
+            return Ok(setup);
+        }
         let needs = self.needs(plugin, settings, Some(&setup)).await?;
         if !needs.is_empty() {
-            let permit = plugin
-                .grant
-                .authorize(&plugin.name, &needs, Some(&service.config_dir))?;
+            let permit = plugin.grant.authorize(&plugin.name, &needs, Some(base))?;
             setup.permit = Arc::new(permit);
         }
+        plugin.remember_permit(hash, settings, base, setup.permit.clone());
         Ok(setup)
     }
 
@@ -717,8 +722,8 @@ impl PluginHost {
         settings: &Settings,
         within: Option<&CallSetup>,
     ) -> Result<Arc<Vec<Capability>>, PluginError> {
-        let key = settings.memo_key();
-        if let Some(needs) = plugin.remembered_needs(&key) {
+        let hash = settings.memo_hash();
+        if let Some(needs) = plugin.remembered_needs(hash, settings) {
             return Ok(needs);
         }
         let wit_settings = settings.to_wit();
@@ -750,7 +755,7 @@ impl PluginHost {
             Pre::Hook(pre) => needs_of!(pre, keel_plugin_hook),
         }?;
         let needs = Arc::new(done.value);
-        plugin.remember_needs(key, needs.clone());
+        plugin.remember_needs(hash, settings, needs.clone());
         Ok(needs)
     }
 }

@@ -55,6 +55,9 @@ pub(crate) struct Permit {
     pub paths: Vec<PathBuf>,
     pub unix_sockets: Vec<PathBuf>,
     pub env: Vec<String>,
+    /// The addresses of `network`, once resolved, when resolving needed no name lookup (IP
+    /// literals and `localhost` resolve the same every time).
+    pub resolved: std::sync::OnceLock<Arc<AddressBook>>,
 }
 
 /// The socket addresses a call may connect to, resolved from its network targets.
@@ -97,7 +100,11 @@ impl Permit {
     /// Resolves the network targets to addresses for the socket check. `localhost` resolves to
     /// the loopback addresses without asking the resolver.
     pub async fn resolve(&self) -> Result<Arc<AddressBook>, String> {
+        if let Some(book) = self.resolved.get() {
+            return Ok(book.clone());
+        }
         let mut book = AddressBook::default();
+        let mut looked_up = false;
         for target in &self.network {
             if let Ok(ip) = target.host.parse::<IpAddr>() {
                 book.entries.insert((canonical_ip(ip), target.port));
@@ -114,9 +121,14 @@ impl Permit {
                 for addr in addrs {
                     book.entries.insert((canonical_ip(addr.ip()), target.port));
                 }
+                looked_up = true;
             }
         }
-        Ok(Arc::new(book))
+        let book = Arc::new(book);
+        if !looked_up {
+            let _ = self.resolved.set(book.clone());
+        }
+        Ok(book)
     }
 
     /// Whether an outgoing HTTP request to this authority is admitted (by name, as requested).

@@ -2,6 +2,7 @@
 //! says about itself, its grant, and the memo of its `needs` answers.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Engine;
@@ -16,10 +17,12 @@ use crate::inspect::{self, ComponentShape};
 use crate::permit::Permit;
 use crate::pool::Linked;
 use crate::sandbox::State;
-use crate::types::{Capability, PluginKind, PluginSource};
+use crate::types::{Capability, PluginKind, PluginSource, Settings};
 
 /// How many distinct settings tables' `needs` a plugin remembers.
-const NEEDS_MEMO_CAP: usize = 1024;
+const NEEDS_MEMO_CAP: usize = 4096;
+/// How many config directories' permits are remembered per settings table.
+const PERMITS_PER_SETTINGS: usize = 4;
 
 /// The linked, typed entry point of a plugin with its warm instances, by world (and, later,
 /// by WIT version).
@@ -48,7 +51,8 @@ pub(crate) struct Plugin {
     pub cache: CacheStatus,
     pub shape: ComponentShape,
     pub pre: Pre,
-    needs_memo: Mutex<HashMap<String, Arc<Vec<Capability>>>>,
+    /// `needs` answers and the permits granted for them, by the hash of the settings.
+    needs_memo: Mutex<HashMap<u64, Vec<Asked>>>,
 }
 
 impl Plugin {
@@ -64,21 +68,73 @@ impl Plugin {
         self.grant.timeout.unwrap_or(DEFAULT_CALL_TIMEOUT)
     }
 
-    pub fn remembered_needs(&self, key: &str) -> Option<Arc<Vec<Capability>>> {
-        self.needs_memo
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(key)
-            .cloned()
+    /// What the plugin's `needs` answered for these settings, if remembered.
+    pub fn remembered_needs(&self, hash: u64, settings: &Settings) -> Option<Arc<Vec<Capability>>> {
+        let memo = self.needs_memo.lock().unwrap_or_else(|e| e.into_inner());
+        let asked = memo.get(&hash)?.iter().find(|a| &a.settings == settings)?;
+        Some(asked.needs.clone())
     }
 
-    pub fn remember_needs(&self, key: String, needs: Arc<Vec<Capability>>) {
+    pub fn remember_needs(&self, hash: u64, settings: &Settings, needs: Arc<Vec<Capability>>) {
         let mut memo = self.needs_memo.lock().unwrap_or_else(|e| e.into_inner());
         if memo.len() >= NEEDS_MEMO_CAP {
             memo.clear();
         }
-        memo.insert(key, needs);
+        let entries = memo.entry(hash).or_default();
+        if !entries.iter().any(|a| &a.settings == settings) {
+            entries.push(Asked {
+                settings: settings.clone(),
+                needs,
+                permits: Vec::new(),
+            });
+        }
     }
+
+    /// The permit granted for these settings of a service whose config lives in `base`, if
+    /// remembered (a grant and `needs` do not change while the host runs).
+    pub fn remembered_permit(
+        &self,
+        hash: u64,
+        settings: &Settings,
+        base: &Path,
+    ) -> Option<Arc<Permit>> {
+        let memo = self.needs_memo.lock().unwrap_or_else(|e| e.into_inner());
+        let asked = memo.get(&hash)?.iter().find(|a| &a.settings == settings)?;
+        asked
+            .permits
+            .iter()
+            .find(|(b, _)| b == base)
+            .map(|(_, p)| p.clone())
+    }
+
+    pub fn remember_permit(
+        &self,
+        hash: u64,
+        settings: &Settings,
+        base: &Path,
+        permit: Arc<Permit>,
+    ) {
+        let mut memo = self.needs_memo.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(asked) = memo
+            .get_mut(&hash)
+            .and_then(|entries| entries.iter_mut().find(|a| &a.settings == settings))
+        else {
+            return;
+        };
+        if asked.permits.len() < PERMITS_PER_SETTINGS
+            && !asked.permits.iter().any(|(b, _)| b == base)
+        {
+            asked.permits.push((base.to_path_buf(), permit));
+        }
+    }
+}
+
+/// What a plugin asked for with one settings table, and the permits granted for it.
+struct Asked {
+    settings: Settings,
+    needs: Arc<Vec<Capability>>,
+    /// By the config directory paths are resolved against.
+    permits: Vec<(PathBuf, Arc<Permit>)>,
 }
 
 /// A permit with no authority (for describe, validate and needs).

@@ -67,9 +67,39 @@ impl Settings {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
-    /// A stable key identifying these settings (used to memoize `needs`).
-    pub(crate) fn memo_key(&self) -> String {
-        format!("{:?}", self.0)
+    /// A hash of these settings, for memos keyed by settings (floats by their bits).
+    pub(crate) fn memo_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        fn scalar(s: &Scalar, h: &mut impl Hasher) {
+            match s {
+                Scalar::Text(t) => (0u8, t).hash(h),
+                Scalar::Integer(i) => (1u8, i).hash(h),
+                Scalar::Float(f) => (2u8, f.to_bits()).hash(h),
+                Scalar::Boolean(b) => (3u8, b).hash(h),
+            }
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (key, value) in &self.0 {
+            key.hash(&mut h);
+            match value {
+                Value::Text(t) => (0u8, t).hash(&mut h),
+                Value::Integer(i) => (1u8, i).hash(&mut h),
+                Value::Float(f) => (2u8, f.to_bits()).hash(&mut h),
+                Value::Boolean(b) => (3u8, b).hash(&mut h),
+                Value::Array(items) => {
+                    (4u8, items.len()).hash(&mut h);
+                    items.iter().for_each(|s| scalar(s, &mut h));
+                }
+                Value::Table(items) => {
+                    (5u8, items.len()).hash(&mut h);
+                    for (k, s) in items {
+                        k.hash(&mut h);
+                        scalar(s, &mut h);
+                    }
+                }
+            }
+        }
+        h.finish()
     }
 
     pub(crate) fn to_wit(&self) -> Vec<(String, wit_types::Value)> {
@@ -429,5 +459,28 @@ impl std::fmt::Display for PluginSource {
             PluginSource::Bundled => f.write_str("bundled"),
             PluginSource::Path(p) => write!(f, "{}", p.display()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memo_hash_follows_the_settings() {
+        let a = Settings::new()
+            .with("port", Value::Integer(80))
+            .with("ratio", Value::Float(0.5))
+            .with("args", Value::Array(vec![Scalar::Text("-v".into())]));
+        assert_eq!(a.memo_hash(), a.clone().memo_hash());
+        let other_port = Settings::new()
+            .with("port", Value::Integer(81))
+            .with("ratio", Value::Float(0.5))
+            .with("args", Value::Array(vec![Scalar::Text("-v".into())]));
+        assert_ne!(a.memo_hash(), other_port.memo_hash());
+        // The same text as a string and as an array element are different settings.
+        let text = Settings::new().with("args", Value::Text("-v".into()));
+        let array = Settings::new().with("args", Value::Array(vec![Scalar::Text("-v".into())]));
+        assert_ne!(text.memo_hash(), array.memo_hash());
     }
 }

@@ -433,7 +433,11 @@ impl Machine {
         }
         let before = self.health.as_ref().map(|h| h.state);
         let state = health.state;
-        if let Some(report) = &health.last {
+        if let Some(report) = health
+            .last
+            .as_ref()
+            .filter(|_| self.t.events.receiver_count() > 0)
+        {
             let _ = self.t.events.send(Event::Health {
                 service: self.name().to_string(),
                 state,
@@ -449,9 +453,9 @@ impl Machine {
         if before == Some(state) {
             // Same state, newer answer: readers see it, but nobody is woken for it (waiters
             // care about changes of state; the event above carries every answer).
-            let snap = self.snapshot();
+            let health = self.health.clone();
             self.t.watch.send_if_modified(|s| {
-                *s = snap;
+                s.health = health;
                 false
             });
             return;
