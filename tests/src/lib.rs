@@ -116,6 +116,8 @@ pub struct Platform {
 impl Platform {
     /// Writes `config` as services.toml in a fresh temporary directory.
     pub fn new(config: &str) -> Self {
+        // Build the binary now, so that a test timing its first command does not time the build.
+        keel_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("services.toml");
         std::fs::write(&path, config).expect("writing config");

@@ -17,7 +17,7 @@ use crate::grant::MAX_MEMORY_MB;
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// How many plugin instances may exist at once with the pooling allocator (each call has one).
-const POOL_INSTANCES: u32 = 1000;
+const POOL_INSTANCES: u32 = 512;
 
 /// Bytes of a freed instance's linear memory kept resident (reset in place) for the next one.
 const KEEP_RESIDENT: usize = 1 << 20;

@@ -28,7 +28,7 @@ use crate::{bundled, engine};
 /// The most plugin calls that run at once; more wait for a turn (within their deadline).
 /// Every call in flight holds an instance: a thousand calls at once must not exhaust the
 /// engine's instance pool.
-pub const MAX_CONCURRENT_CALLS: usize = 512;
+pub const MAX_CONCURRENT_CALLS: usize = 256;
 
 /// Calls that run at once before further calls wait a little for a turn ([`LANE_WAIT`]).
 ///

@@ -128,6 +128,8 @@ struct Machine {
     t: ServiceTask,
     tracker: RestartTracker,
     record: ServiceRecord,
+    /// The record as it is on disk, as far as this daemon knows (`None`: unknown).
+    saved: Option<ServiceRecord>,
     status: Status,
     running: Option<Running>,
     spec: Option<LaunchSpec>,
@@ -142,6 +144,8 @@ impl ServiceTask {
         let mut m = Machine {
             tracker: RestartTracker::new(&self.service.startup),
             record: ServiceRecord::new(&self.service.name),
+            // Nothing on disk means the record of a service that never ran.
+            saved: Some(ServiceRecord::new(&self.service.name)),
             status: Status::Stopped,
             running: None,
             spec: None,
@@ -163,7 +167,7 @@ impl ServiceTask {
                 _ = async { tokio::time::sleep_until(restart_at.expect("guarded")).await }, if restart_at.is_some() => {
                     m.restart_at = None;
                     if let Err(e) = m.launch().await {
-                        m.launch_failed(e);
+                        m.launch_failed(e).await;
                     }
                 }
             }
@@ -189,9 +193,10 @@ impl Machine {
         }
     }
 
-    /// Moves to `status`: saved, published to readers, announced as an event.
-    fn set(&mut self, status: Status) {
-        self.persist();
+    /// Moves to `status`: saved (when the record changed), published to readers, announced as
+    /// an event.
+    async fn set(&mut self, status: Status) {
+        self.persist().await;
         self.announce(status);
     }
 
@@ -216,10 +221,22 @@ impl Machine {
             .map(|_| Health::starting())
     }
 
-    fn persist(&mut self) {
+    /// Saves the record if it differs from what was saved last. The writing (temp file,
+    /// fsync, rename) runs on the blocking pool: the service waits for it, the runtime's
+    /// workers do not, so services starting together save in parallel.
+    async fn persist(&mut self) {
         self.record.process = self.running.as_ref().map(|r| r.id);
-        if let Err(e) = self.t.state.save(&self.record) {
-            tracing::error!(service = self.name(), "cannot save state: {e}");
+        if self.saved.as_ref() == Some(&self.record) {
+            return;
+        }
+        let (state, record) = (self.t.state.clone(), self.record.clone());
+        let saved = tokio::task::spawn_blocking(move || state.save(&record).map(|()| record))
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .and_then(|r| r);
+        match saved {
+            Ok(record) => self.saved = Some(record),
+            Err(e) => tracing::error!(service = self.name(), "cannot save state: {e}"),
         }
     }
 
@@ -234,9 +251,13 @@ impl Machine {
             }
         };
         let Some(saved) = saved else {
-            self.set(Status::Stopped);
+            if self.t.state.pid_file(self.name()).exists() {
+                self.saved = None; // a stale PID file without a record: saving removes it
+            }
+            self.set(Status::Stopped).await;
             return;
         };
+        self.saved = Some(saved.clone());
         self.record = saved;
         match self.record.process {
             Some(id) if id.is_alive() => {
@@ -254,7 +275,7 @@ impl Machine {
                     exit: reaper::wait_foreign_exit(id.pid).boxed(),
                 });
                 self.health = self.fresh_health();
-                self.set(Status::Running);
+                self.set(Status::Running).await;
             }
             Some(id) => {
                 tracing::info!(
@@ -271,11 +292,11 @@ impl Machine {
                     // As if it had just exited: the policy decides.
                     self.exited_after(ExitInfo::Unknown, Duration::ZERO).await;
                 } else {
-                    self.set(Status::Stopped);
+                    self.set(Status::Stopped).await;
                 }
             }
-            None if self.record.failed.is_some() => self.set(Status::Failed),
-            None => self.set(Status::Stopped),
+            None if self.record.failed.is_some() => self.set(Status::Failed).await,
+            None => self.set(Status::Stopped).await,
         }
     }
 
@@ -303,9 +324,11 @@ impl Machine {
         self.restart_at = None;
         self.tracker.reset();
         self.spec = None; // a start by hand asks the plugin again
-        self.launch()
-            .await
-            .inspect_err(|e| self.launch_failed(e.clone()))
+        let launched = self.launch().await;
+        if let Err(e) = &launched {
+            self.launch_failed(e.clone()).await;
+        }
+        launched
     }
 
     async fn launch(&mut self) -> Result<(), String> {
@@ -336,16 +359,16 @@ impl Machine {
         self.health = self.fresh_health();
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
-        self.set(Status::Running);
+        self.set(Status::Running).await;
         Ok(())
     }
 
-    fn launch_failed(&mut self, e: String) {
+    async fn launch_failed(&mut self, e: String) {
         tracing::warn!(service = self.name(), "start failed: {e}");
         self.t.log.note(format!("start failed: {e}"));
         self.record.failed = Some(e);
         self.record.wanted = false;
-        self.set(Status::Failed);
+        self.set(Status::Failed).await;
     }
 
     async fn exited(&mut self, exit: ExitInfo) {
@@ -393,11 +416,11 @@ impl Machine {
                 ));
                 if delay.is_zero() {
                     if let Err(e) = self.launch().await {
-                        self.launch_failed(e);
+                        self.launch_failed(e).await;
                     }
                 } else {
                     self.restart_at = Some(tokio::time::Instant::now() + delay);
-                    self.set(Status::Restarting);
+                    self.set(Status::Restarting).await;
                 }
             }
             Decision::Exited { failed } => {
@@ -410,9 +433,9 @@ impl Machine {
                         "{what} (restart policy: {})",
                         self.t.service.startup.restart.as_str()
                     ));
-                    self.set(Status::Failed);
+                    self.set(Status::Failed).await;
                 } else {
-                    self.set(Status::Stopped);
+                    self.set(Status::Stopped).await;
                 }
             }
             Decision::GiveUp(reason) => {
@@ -420,7 +443,7 @@ impl Machine {
                 self.t.log.note(format!("failed: {reason}"));
                 tracing::warn!(service = self.name(), "failed: {reason}");
                 self.record.failed = Some(reason);
-                self.set(Status::Failed);
+                self.set(Status::Failed).await;
             }
         }
     }
@@ -468,7 +491,7 @@ impl Machine {
             "health: {} ({message})",
             state.as_str()
         );
-        self.set(self.status);
+        self.set(self.status).await;
         if state == HealthState::Unhealthy && self.t.service.startup.restart != RestartPolicy::Never
         {
             let Some(mut running) = self.running.take() else {
@@ -478,7 +501,7 @@ impl Machine {
             self.t
                 .log
                 .note("unhealthy: stopping it to restart".to_string());
-            self.set(Status::Restarting);
+            self.set(Status::Restarting).await;
             let exit = self.terminate(&mut running, false).await;
             self.health = None;
             self.record.last_exit = Some(exit);
@@ -494,16 +517,16 @@ impl Machine {
         self.record.wanted = false;
         let Some(mut running) = self.running.take() else {
             if self.status != Status::Failed {
-                self.set(Status::Stopped);
+                self.set(Status::Stopped).await;
             }
             return;
         };
-        self.set(Status::Stopping);
+        self.set(Status::Stopping).await;
         let exit = self.terminate(&mut running, force).await;
         self.health = None;
         self.t.log.note(format!("stopped ({exit})"));
         self.record.last_exit = Some(exit);
-        self.set(Status::Stopped);
+        self.set(Status::Stopped).await;
     }
 
     /// Ends a running process group and returns how its leader exited.
