@@ -205,6 +205,59 @@ impl host_api::Host for State {
             Err(_) => Err(HostError::TimedOut),
         })
     }
+
+    async fn tcp_probe(
+        &mut self,
+        host: String,
+        port: u16,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<(), HostError>> {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        if !self.call.permit.admits_target(&host, port) {
+            return Ok(Err(HostError::Denied(format!(
+                "tcp-probe {host}:{port}: network(\"{host}:{port}\") was not granted for this call"
+            ))));
+        }
+        let timeout = self.bounded(timeout_ms);
+        let probe = async {
+            let (ips, _) = crate::permit::ips_of(&host, port).await?;
+            let mut last = std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{host:?} resolved to no address"),
+            );
+            for ip in ips {
+                match tokio::net::TcpStream::connect((ip, port)).await {
+                    // Closed the ordinary way (FIN). A reset would spare a TIME_WAIT socket,
+                    // but a service that has not yet accepted the connection then finds it
+                    // reset: simple servers log it as an error, or crash on their first write.
+                    Ok(_stream) => return Ok(()),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        };
+        Ok(match tokio::time::timeout(timeout, probe).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(HostError::Failed(probe_error(&e))),
+            Err(_) => Err(HostError::TimedOut),
+        })
+    }
+}
+
+/// A failed connection attempt in the words a check reports.
+fn probe_error(e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionRefused => "connection refused".into(),
+        K::ConnectionReset => "connection reset".into(),
+        K::HostUnreachable => "host unreachable".into(),
+        K::NetworkUnreachable => "network unreachable".into(),
+        K::TimedOut => "timed out".into(),
+        _ => e.to_string(),
+    }
 }
 
 impl State {

@@ -171,6 +171,7 @@ fn implied(name: &str, functions: &[String]) -> Vec<ImportedCapability> {
                     "run-command" => CapabilityKind::Command,
                     "stat-path" => CapabilityKind::Path,
                     "unix-exchange" => CapabilityKind::UnixSocket,
+                    "tcp-probe" => CapabilityKind::Network,
                     _ => return None,
                 };
                 Some(via(kind, format!("{name}#{f}")))

@@ -1,7 +1,7 @@
 //! Keel's WebAssembly plugin runtime.
 //!
 //! What varies between platforms (deployment modes, health check types, hooks) is a
-//! WebAssembly component targeting one of the worlds of `keel:plugin` (`wit/0.1.0`). This
+//! WebAssembly component targeting one of the worlds of `keel:plugin` (`wit/0.1.1`). This
 //! crate loads those components (bundled ones compiled into the host, third-party ones from a
 //! directory), checks each against the world it claims, caches their compiled code, and runs
 //! calls into them sandboxed:

@@ -46,6 +46,26 @@ impl NetTarget {
     }
 }
 
+/// The addresses `host` stands for, and whether finding them took a name lookup: an IP
+/// literal is itself, `localhost` is the loopback addresses (without asking the resolver), any
+/// other name is looked up.
+pub(crate) async fn ips_of(host: &str, port: u16) -> std::io::Result<(Vec<IpAddr>, bool)> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((vec![ip], false));
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return Ok((
+            vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+            false,
+        ));
+    }
+    let addrs = tokio::net::lookup_host((host, port)).await?;
+    Ok((addrs.map(|a| a.ip()).collect(), true))
+}
+
 /// What one call may do. Built by [`crate::Grant::authorize`]; empty for calls that need no
 /// authority (`describe`, `validate`, `needs`).
 #[derive(Clone, Debug, Default)]
@@ -106,22 +126,12 @@ impl Permit {
         let mut book = AddressBook::default();
         let mut looked_up = false;
         for target in &self.network {
-            if let Ok(ip) = target.host.parse::<IpAddr>() {
+            let (ips, asked) = ips_of(&target.host, target.port.unwrap_or(0))
+                .await
+                .map_err(|e| format!("cannot resolve `{}`: {e}", target.host))?;
+            looked_up |= asked;
+            for ip in ips {
                 book.entries.insert((canonical_ip(ip), target.port));
-            } else if target.host == "localhost" {
-                book.entries
-                    .insert((IpAddr::V4(Ipv4Addr::LOCALHOST), target.port));
-                book.entries
-                    .insert((IpAddr::V6(Ipv6Addr::LOCALHOST), target.port));
-            } else {
-                let addrs =
-                    tokio::net::lookup_host((target.host.as_str(), target.port.unwrap_or(0)))
-                        .await
-                        .map_err(|e| format!("cannot resolve `{}`: {e}", target.host))?;
-                for addr in addrs {
-                    book.entries.insert((canonical_ip(addr.ip()), target.port));
-                }
-                looked_up = true;
             }
         }
         let book = Arc::new(book);
@@ -129,6 +139,11 @@ impl Permit {
             let _ = self.resolved.set(book.clone());
         }
         Ok(book)
+    }
+
+    /// Whether a connection to `host:port` was requested and granted (by name, as requested).
+    pub fn admits_target(&self, host: &str, port: u16) -> bool {
+        self.network.iter().any(|t| t.admits(host, port))
     }
 
     /// Whether an outgoing HTTP request to this authority is admitted (by name, as requested).

@@ -40,6 +40,29 @@ async fn bundled_plugins_are_listed() {
 }
 
 #[tokio::test]
+async fn a_tcp_check_does_not_reset_a_connection_the_service_has_yet_to_accept() {
+    // A slow server: it accepts only after the check is over, then answers, as a simple
+    // service does. A probe that closed with a reset would make that first write fail.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (host, _dir) = host_with(&[], HashMap::new()).await;
+    let outcome = host
+        .check(
+            "tcp",
+            &service(),
+            &tcp_settings(port),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("check");
+    assert!(outcome.healthy, "{outcome:?}");
+    let (mut conn, _) = listener.accept().expect("the probe's connection is queued");
+    use std::io::Write;
+    conn.write_all(b"ok\n")
+        .expect("the service's first write on the probe's connection succeeds");
+}
+
+#[tokio::test]
 async fn tcp_check_against_a_listener_is_healthy() {
     let (host, _dir) = host_with(&[], HashMap::new()).await;
     let port = accepting_listener();

@@ -166,6 +166,41 @@ async fn net_escape_cannot_reach_an_ungranted_port() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_tcp_probe_cannot_reach_an_ungranted_port_either() {
+    let granted = closed_port();
+    let sneaky = TcpListener::bind("127.0.0.1:0").expect("bind");
+    sneaky.set_nonblocking(true).expect("nonblocking");
+    let sneaky_port = sneaky.local_addr().expect("addr").port();
+    let grants = HashMap::from([(
+        "net-escape".to_string(),
+        Grant::explicit(Allowlist {
+            network: vec![format!("127.0.0.1:{granted}")],
+            ..Allowlist::default()
+        }),
+    )]);
+    let (host, _dir) = host_with(&["net-escape"], grants).await;
+    let settings = Settings::new()
+        .with("port", Value::Integer(i64::from(granted)))
+        .with("sneaky", Value::Text(format!("127.0.0.1:{sneaky_port}")))
+        .with("probe", Value::Boolean(true));
+    let (result, _) =
+        alongside_normal_check(&host, "net-escape", settings, Duration::from_secs(2)).await;
+    let outcome = result.expect("the check runs and reports the failure");
+    assert!(!outcome.healthy, "escaped: {outcome:?}");
+    assert!(
+        outcome.message.starts_with("denied:")
+            && outcome
+                .message
+                .contains(&format!("127.0.0.1:{sneaky_port}")),
+        "{outcome:?}"
+    );
+    assert!(
+        sneaky.accept().is_err(),
+        "the sneaky listener must not have seen a connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_request_without_a_grant_is_denied() {
     let (host, _dir) = host_with(&["net-escape"], HashMap::new()).await;
     let settings = Settings::new()

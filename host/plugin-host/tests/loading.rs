@@ -33,6 +33,41 @@ async fn third_party_echo_loads_from_a_directory() {
 }
 
 #[tokio::test]
+async fn a_plugin_built_against_an_older_0_1_still_loads_and_runs() {
+    let (host, _dir) = host_with(&["built-for-0-1-0"], HashMap::new()).await;
+    let old = host
+        .list()
+        .into_iter()
+        .find(|p| p.name == "old-echo")
+        .expect("old-echo listed");
+    assert_eq!(old.wit_version, "0.1.0", "{old:?}");
+    // The host's own plugins are built against the newest 0.1.
+    let tcp = host.list().into_iter().find(|p| p.name == "tcp").unwrap();
+    assert_eq!(tcp.wit_version, "0.1.1", "{tcp:?}");
+    let outcome = host
+        .check(
+            "old-echo",
+            &service(),
+            &Settings::new(),
+            Duration::from_secs(2),
+        )
+        .await
+        .expect("check");
+    assert!(
+        outcome.healthy && outcome.message == "old echo",
+        "{outcome:?}"
+    );
+    // Its import of the 0.1.0 host interface was linked: the log line arrived.
+    assert!(
+        outcome
+            .logs
+            .iter()
+            .any(|l| l.message == "checked by a plugin built for 0.1.0"),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test]
 async fn wrong_world_is_refused_readably_and_others_still_load() {
     let dir = plugin_dir(&[fixture("wrong-world"), fixture("third-party-echo")]);
     let host = PluginHost::new(HostConfig {

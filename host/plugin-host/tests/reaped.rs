@@ -30,7 +30,8 @@ async fn exit_codes_survive_a_reaper_that_waits_for_every_child() {
             }
         })
     };
-    for code in [0, 3, 42] {
+    // Several rounds, so that the reaping thread wins the race for some of them.
+    for code in [0, 3, 42].repeat(4) {
         let settings = Settings::new()
             .with(
                 "command",

@@ -18,8 +18,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::supervisor::{Event, Snapshot, Supervisor, SupervisorError, tail};
+use crate::supervisor::{Snapshot, Supervisor, SupervisorError, tail};
 
 /// The header a client sends with the absolute path of the config it means; a daemon serving
 /// another config refuses the request instead of mixing two platforms.
@@ -359,9 +360,14 @@ async fn logs(
             .into_iter()
             .map(|l| Ok::<_, Infallible>(Bytes::from(format!("{l}\n")))),
     );
-    let live = BroadcastStream::new(rx).filter_map(|r| async move {
-        r.ok()
-            .map(|l| Ok::<_, Infallible>(Bytes::from(l.to_string())))
+    // A follower that falls behind is told how many lines it missed, never silently.
+    let live = BroadcastStream::new(rx).map(|r| {
+        Ok::<_, Infallible>(Bytes::from(match r {
+            Ok(line) => line.to_string(),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                format!("[keel] {n} lines skipped: this reader fell behind\n")
+            }
+        }))
     });
     Ok(Response::builder()
         .header("content-type", "text/plain; charset=utf-8")
@@ -474,13 +480,16 @@ async fn events(State(s): State<ApiState>) -> Response {
     let head = futures_util::stream::once(async move {
         Ok::<_, Infallible>(Bytes::from(format!("{first}\n")))
     });
-    let live = BroadcastStream::new(rx).filter_map(|r| async move {
-        r.ok().map(|e: Event| {
-            Ok::<_, Infallible>(Bytes::from(format!(
-                "{}\n",
-                serde_json::to_string(&e).unwrap_or_default()
-            )))
-        })
+    // A client that falls behind gets a `lagged` event saying how many it missed (then a new
+    // snapshot from GET /services brings it up to date).
+    let live = BroadcastStream::new(rx).map(|r| {
+        let line = match r {
+            Ok(e) => serde_json::to_string(&e).unwrap_or_default(),
+            Err(BroadcastStreamRecvError::Lagged(n)) => {
+                json!({ "event": "lagged", "missed": n }).to_string()
+            }
+        };
+        Ok::<_, Infallible>(Bytes::from(format!("{line}\n")))
     });
     Response::builder()
         .header("content-type", "application/x-ndjson")

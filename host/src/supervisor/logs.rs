@@ -140,7 +140,7 @@ impl ServiceLog {
         let (notes, mut notes_rx) = mpsc::unbounded_channel::<(Stream, String)>();
         // Followers that fall this far behind skip lines (and are told so); it is allocated up
         // front for every service, so it stays small.
-        let (lines, _) = broadcast::channel(128);
+        let (lines, _) = broadcast::channel(64);
         let (raw_tx, mut raw_rx) = mpsc::channel::<(Stream, String)>(256);
         tokio::spawn(read_lines(out, Stream::Stdout, raw_tx.clone()));
         tokio::spawn(read_lines(err, Stream::Stderr, raw_tx));

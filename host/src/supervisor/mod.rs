@@ -98,7 +98,8 @@ impl Supervisor {
         checker: Arc<dyn Checker>,
         reaper: Reaper,
     ) -> std::io::Result<Self> {
-        let (events, _) = broadcast::channel(1024);
+        // A client of the event stream that falls this far behind is told so (`lagged`).
+        let (events, _) = broadcast::channel(256);
         let mut services = BTreeMap::new();
         for svc in &config.services {
             let fifos = process::OutputFifos::create(&state.fifo_dir(), &svc.name)?;

@@ -13,12 +13,12 @@ mod bindings {
     // An imports-only world. The component linker merges the world described by this crate's
     // custom section with the plugin's own world, so it must not mention any export.
     wit_bindgen::generate!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.1.1",
         inline: "
             package keel:sdk;
             world imports {
-                import keel:plugin/types@0.1.0;
-                import keel:plugin/host@0.1.0;
+                import keel:plugin/types@0.1.1;
+                import keel:plugin/host@0.1.1;
             }
         ",
         generate_all,
@@ -45,11 +45,11 @@ use types::{Problem, Scalar, Value};
 macro_rules! world {
     ($world:literal) => {
         $crate::wit_bindgen::generate!({
-            path: "../../../wit/0.1.0",
+            path: "../../../wit/0.1.1",
             world: $world,
             with: {
-                "keel:plugin/types@0.1.0": keel_plugin_sdk::types,
-                "keel:plugin/host@0.1.0": keel_plugin_sdk::host,
+                "keel:plugin/types@0.1.1": keel_plugin_sdk::types,
+                "keel:plugin/host@0.1.1": keel_plugin_sdk::host,
             },
             runtime_path: "keel_plugin_sdk::wit_bindgen::rt",
         });

@@ -1,4 +1,6 @@
-//! Bindings for `keel:plugin@0.1.x` (`wit/0.1.0/keel-plugin.wit`).
+//! Bindings for `keel:plugin@0.1.x`, generated from the newest 0.1 package (`wit/0.1.1`): the
+//! component linker matches a plugin built against an older 0.1 (it imports `host@0.1.0`, which
+//! has fewer functions) to these by semver, and finds its exports the same way.
 //!
 //! The three worlds share the `types` and `host` interfaces: they are generated once (with the
 //! health-check world) and reused by the other two through `with`, so one implementation of the
@@ -7,7 +9,7 @@
 /// The `health-check-plugin` world; also owns the shared `types` and `host` bindings.
 pub(crate) mod health {
     wasmtime::component::bindgen!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.1.1",
         world: "health-check-plugin",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -17,7 +19,7 @@ pub(crate) mod health {
 /// The `deployment-plugin` world.
 pub(crate) mod deployment {
     wasmtime::component::bindgen!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.1.1",
         world: "deployment-plugin",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -31,7 +33,7 @@ pub(crate) mod deployment {
 /// The `hook-plugin` world.
 pub(crate) mod hook {
     wasmtime::component::bindgen!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.1.1",
         world: "hook-plugin",
         imports: { default: async | trappable },
         exports: { default: async },
