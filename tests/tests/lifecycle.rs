@@ -361,3 +361,63 @@ start_timeout = 30
         "the service outlived its daemon"
     );
 }
+
+/// Reads an event stream of the daemon for `time` (a raw HTTP request on its socket).
+fn read_events(p: &Platform, query: &str, time: Duration) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events{query} HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    let deadline = Instant::now() + time;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn the_event_stream_carries_check_answers_unless_asked_for_changes_only() {
+    let port = free_port();
+    let p = Platform::new(&listener("web", port, 0.0, -1.0, ""));
+    assert_eq!(p.keel(&["platform", "start"]).code, 0);
+    let (all, changes) = std::thread::scope(|s| {
+        let all = s.spawn(|| read_events(&p, "", Duration::from_millis(2500)));
+        let changes = s.spawn(|| read_events(&p, "?events=changed", Duration::from_millis(2500)));
+        // A change while both listen: a restart (stopping, starting, running, healthy).
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(p.keel(&["services", "restart", "web"]).code, 0);
+        (all.join().unwrap(), changes.join().unwrap())
+    });
+    for stream in [&all, &changes] {
+        assert!(stream.contains(r#"{"event":"snapshot""#), "{stream}");
+        assert!(
+            stream.contains(r#"{"event":"changed","name":"web""#),
+            "{stream}"
+        );
+    }
+    // Checks run every second: the full stream carries their answers, the other none.
+    assert!(
+        all.contains(r#"{"event":"health","service":"web""#),
+        "{all}"
+    );
+    assert!(!changes.contains(r#""event":"health""#), "{changes}");
+    let (status, body) = {
+        let r = read_events(&p, "?events=changed,nope", Duration::from_millis(500));
+        (
+            r.split_whitespace().nth(1).unwrap_or_default().to_string(),
+            r,
+        )
+    };
+    assert_eq!(status, "400", "{body}");
+    assert!(body.contains("unknown event kind `nope`"), "{body}");
+}

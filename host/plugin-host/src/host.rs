@@ -210,12 +210,19 @@ impl PluginHost {
             order: Vec::new(),
             errors: Vec::new(),
         };
-        for (file, wasm) in bundled::BUNDLED {
-            let origin = format!("bundled:{file}");
-            loader
-                .load(&origin, wasm.to_vec(), PluginSource::Bundled)
-                .await
-                .map_err(|reason| HostError::Bundled(LoadError { origin, reason }))?;
+        // All at once: each is a compile or a cache read, then a first instantiation.
+        let bundled = bundled::BUNDLED
+            .iter()
+            .map(|(file, wasm)| {
+                (
+                    format!("bundled:{file}"),
+                    wasm.to_vec(),
+                    PluginSource::Bundled,
+                )
+            })
+            .collect();
+        if let Some((origin, reason)) = loader.load_all(bundled).await.into_iter().next() {
+            return Err(HostError::Bundled(LoadError { origin, reason }));
         }
         if let Some(dir) = &config.plugin_dir {
             loader.load_dir(dir).await;

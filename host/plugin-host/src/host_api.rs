@@ -480,10 +480,48 @@ impl WatchedCommand {
                     unsafe { libc::killpg(pgid, libc::SIGKILL) };
                 }
                 let _ = self.child.start_kill();
+                // A timed-out command is gone when the caller hears of it, not just signalled:
+                // reap the watcher, then wait (briefly) for the group to empty.
+                let gone = async {
+                    let _ = self.child.wait().await;
+                    while pgid.is_some_and(group_has_live_members) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                };
+                let _ = tokio::time::timeout(KILL_WAIT, gone).await;
                 Err(HostError::TimedOut)
             }
         }
     }
+}
+
+/// How long a timed-out command's call waits for its killed processes to end (they are dead
+/// within microseconds unless the machine is very busy; the call's own deadline leaves room).
+const KILL_WAIT: Duration = Duration::from_millis(200);
+
+/// Whether a process of group `pgid` is alive (zombies, which only wait to be reaped by
+/// whoever inherited them, do not count).
+fn group_has_live_members(pgid: i32) -> bool {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // After the command name in parentheses: state, ppid, pgrp.
+        let mut rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .unwrap_or("")
+            .split_whitespace();
+        let state = rest.next();
+        let pgrp = rest.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 /// Checks that `program` names an existing file: a path (relative to `dir`), or a bare name

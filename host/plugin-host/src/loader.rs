@@ -1,5 +1,7 @@
 //! Loading plugins at start: the bundled ones, then a directory of third-party files, into a
-//! name → plugin map that refuses shadowing and duplicate names.
+//! name → plugin map that refuses shadowing and duplicate names. Each group is prepared at once
+//! (compile or read cached code, link, describe) and admitted in a fixed order, so the result
+//! does not depend on which finished first.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,40 +28,108 @@ pub(crate) struct Loader<'a> {
     pub errors: Vec<LoadError>,
 }
 
+/// A component compiled, linked and described, not yet admitted under its name.
+pub(crate) struct Prepared {
+    origin: String,
+    source: PluginSource,
+    kind: crate::types::PluginKind,
+    wit_version: String,
+    cache: crate::cache::CacheStatus,
+    shape: crate::inspect::ComponentShape,
+    pre: plugin::Pre,
+    info: plugin::Info,
+}
+
 impl Loader<'_> {
-    /// Loads one component; the caller decides whether a failure is fatal.
-    pub async fn load(
-        &mut self,
-        origin: &str,
+    /// Compiles (or loads cached code), links and describes one component: the costly part,
+    /// which needs no access to the other plugins, so that several run at once.
+    pub async fn prepare(
+        &self,
+        origin: String,
         wasm: Vec<u8>,
         source: PluginSource,
-    ) -> Result<(), LoadFailure> {
-        let (component, cache, shape) = plugin::compile(self.engine, self.cache, wasm).await?;
-        let (kind, wit_version, pre) = plugin::link(self.linker, &component, &shape)?;
-        let info = plugin::describe(self.engine, origin, &pre).await?;
-        if let Some(existing) = self.plugins.get(&info.name) {
+    ) -> Result<Prepared, (String, LoadFailure)> {
+        let run = async {
+            let (component, cache, shape) = plugin::compile(self.engine, self.cache, wasm).await?;
+            let (kind, wit_version, pre) = plugin::link(self.linker, &component, &shape)?;
+            let info = plugin::describe(self.engine, &origin, &pre).await?;
+            Ok((kind, wit_version, cache, shape, pre, info))
+        };
+        let (kind, wit_version, cache, shape, pre, info) =
+            run.await.map_err(|e| (origin.clone(), e))?;
+        Ok(Prepared {
+            origin,
+            source,
+            kind,
+            wit_version,
+            cache,
+            shape,
+            pre,
+            info,
+        })
+    }
+
+    /// Admits a prepared component under its name; refused when the name is taken.
+    pub fn admit(&mut self, p: Prepared) -> Result<(), LoadFailure> {
+        if let Some(existing) = self.plugins.get(&p.info.name) {
             return Err(match existing.source {
-                PluginSource::Bundled => LoadFailure::ShadowsBundled { name: info.name },
-                PluginSource::Path(ref p) => LoadFailure::Duplicate {
-                    name: info.name,
-                    other: p.display().to_string(),
+                PluginSource::Bundled => LoadFailure::ShadowsBundled { name: p.info.name },
+                PluginSource::Path(ref other) => LoadFailure::Duplicate {
+                    name: p.info.name,
+                    other: other.display().to_string(),
                 },
             });
         }
         let grant = self
             .grants
-            .get(&info.name)
+            .get(&p.info.name)
             .cloned()
-            .unwrap_or_else(|| match source {
+            .unwrap_or_else(|| match p.source {
                 PluginSource::Bundled => Grant::as_needed(),
                 PluginSource::Path(_) => Grant::none(),
             });
-        tracing::debug!(plugin = %info.name, ?kind, ?cache, "loaded plugin from {origin}");
-        let name = info.name.clone();
-        let plugin = plugin::assemble(info, kind, wit_version, source, grant, cache, shape, pre);
+        tracing::debug!(plugin = %p.info.name, kind = ?p.kind, cache = ?p.cache, "loaded plugin from {}", p.origin);
+        let name = p.info.name.clone();
+        let plugin = plugin::assemble(
+            p.info,
+            p.kind,
+            p.wit_version,
+            p.source,
+            grant,
+            p.cache,
+            p.shape,
+            p.pre,
+        );
         self.order.push(name.clone());
         self.plugins.insert(name, Arc::new(plugin));
         Ok(())
+    }
+
+    /// Loads components, preparing them all at once and admitting them in the order given.
+    /// Returns the failures, in that order.
+    pub async fn load_all(
+        &mut self,
+        components: Vec<(String, Vec<u8>, PluginSource)>,
+    ) -> Vec<(String, LoadFailure)> {
+        let prepared = futures_util::future::join_all(
+            components
+                .into_iter()
+                .map(|(origin, wasm, source)| self.prepare(origin, wasm, source)),
+        )
+        .await;
+        let mut failed = Vec::new();
+        for p in prepared {
+            match p {
+                Ok(p) => {
+                    let origin = p.origin.clone();
+                    if let Err(e) = self.admit(p) {
+                        failed.push((origin, e));
+                    }
+                }
+                Err(e) => failed.push(e),
+            }
+        }
+        failed
     }
 
     /// Loads every `*.wasm` in `dir` (sorted by name), recording failures.
@@ -83,20 +153,20 @@ impl Loader<'_> {
             }
         };
         entries.sort();
+        let mut components = Vec::new();
+        let mut failed = Vec::new();
         for path in entries {
             let origin = path.display().to_string();
-            let result = match tokio::fs::read(&path).await {
-                Ok(wasm) => {
-                    self.load(&origin, wasm, PluginSource::Path(path.clone()))
-                        .await
-                }
-                Err(e) => Err(LoadFailure::Read(e)),
-            };
-            if let Err(reason) = result {
-                let error = LoadError { origin, reason };
-                tracing::warn!("{error}");
-                self.errors.push(error);
+            match tokio::fs::read(&path).await {
+                Ok(wasm) => components.push((origin, wasm, PluginSource::Path(path))),
+                Err(e) => failed.push((origin, LoadFailure::Read(e))),
             }
+        }
+        failed.extend(self.load_all(components).await);
+        for (origin, reason) in failed {
+            let error = LoadError { origin, reason };
+            tracing::warn!("{error}");
+            self.errors.push(error);
         }
     }
 }

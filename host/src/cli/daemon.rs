@@ -60,6 +60,8 @@ fn foreground(
     let config_path = cx.config_path()?;
     let config_path = std::path::absolute(&config_path).unwrap_or(config_path);
     let state = cx.state_dir()?;
+    let config = crate::config::load(&config_path)?;
+    daemon::fds::prepare(config.services.len());
     // glibc gives each thread that allocates its own 64 MiB heap arena; a long-running daemon
     // with a blocking pool ends up with fragmented arenas worth megabytes of RSS. Two suffice.
     // SAFETY: called before any other thread of this process exists.
@@ -74,7 +76,6 @@ fn foreground(
     let host_state = state.clone();
     rt.block_on(async move {
         // The plugin host compiles (or loads cached) plugins: build it before anything starts.
-        let config = crate::config::load(&config_path)?;
         let host = plugins::host(&config, &host_state).await?;
         daemon::run(
             DaemonOptions {

@@ -47,7 +47,8 @@ pub fn start_with_progress(
     let result = block_on(async {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         let mut ready_tx = Some(ready_tx);
-        let events = client.stream("/api/v1/events", |chunk| {
+        // States only: the progress lines follow transitions, not every check's answer.
+        let events = client.stream("/api/v1/events?events=changed", |chunk| {
             progress.feed(chunk);
             if progress.seen_snapshot {
                 if let Some(tx) = ready_tx.take() {

@@ -76,7 +76,7 @@ fn start(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
         names.iter().map(String::as_str).collect()
     };
     let planned: Vec<String> = graph
-        .plan(&targets)?
+        .start_plan(&targets, config.orchestrator.auto_start_dependencies)?
         .into_iter()
         .flatten()
         .map(str::to_string)
@@ -237,7 +237,7 @@ fn start_plan(cx: &Context, names: &[String]) -> Result<Exit, Failure> {
     } else {
         names.iter().map(|s| s.as_str()).collect()
     };
-    let levels = graph.plan(&targets)?;
+    let levels = graph.start_plan(&targets, config.orchestrator.auto_start_dependencies)?;
     let count: usize = levels.iter().map(|l| l.len()).sum();
     if cx.json {
         let levels: Vec<Vec<serde_json::Value>> = levels

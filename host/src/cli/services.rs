@@ -581,16 +581,12 @@ fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
             ));
         }
     }
-    let planned: Vec<String> = if config.orchestrator.auto_start_dependencies {
-        graph
-            .plan(&[name])?
-            .into_iter()
-            .flatten()
-            .map(str::to_string)
-            .collect()
-    } else {
-        vec![name.to_string()]
-    };
+    let planned: Vec<String> = graph
+        .start_plan(&[name], config.orchestrator.auto_start_dependencies)?
+        .into_iter()
+        .flatten()
+        .map(str::to_string)
+        .collect();
     super::lifecycle::start_with_progress(
         cx,
         &config,

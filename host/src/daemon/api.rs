@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::supervisor::{Snapshot, Supervisor, SupervisorError, tail};
+use crate::supervisor::{Event, Snapshot, Supervisor, SupervisorError, tail};
 
 /// The header a client sends with the absolute path of the config it means; a daemon serving
 /// another config refuses the request instead of mixing two platforms.
@@ -336,12 +336,7 @@ async fn logs(
     Path(name): Path<String>,
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q.map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("bad query: {}", e.body_text()),
-        )
-    })?;
+    let q = query(q)?;
     let path = s.supervisor.log_path(&name)?;
     // Subscribe before reading the tail, so no line falls between the two.
     let follow = q.follow.then(|| s.supervisor.follow(&name)).transpose()?;
@@ -471,9 +466,45 @@ async fn platform_stop(
     Ok(ok(stopped))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Comma-separated kinds to receive after the snapshot: `changed`, `health` (default both).
+    events: Option<String>,
+}
+
+/// A query string, or a 400 saying what is wrong with it.
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("bad query: {}", e.body_text()),
+        )
+    })
+}
+
 /// The event stream: one JSON object per line, first a snapshot of every service, then every
-/// state change as it happens.
-async fn events(State(s): State<ApiState>) -> Response {
+/// state change as it happens (and every health check answer, unless `?events=changed`: a
+/// client that only follows states is not woken for each of them).
+async fn events(
+    State(s): State<ApiState>,
+    q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let (mut changed, mut health) = (q.events.is_none(), q.events.is_none());
+    for kind in q.events.iter().flat_map(|k| k.split(',')) {
+        match kind.trim() {
+            "changed" => changed = true,
+            "health" => health = true,
+            other => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "bad query: unknown event kind `{other}` in `events` (expected changed, health)"
+                    ),
+                ));
+            }
+        }
+    }
     let rx = s.supervisor.subscribe();
     let snapshot = s.supervisor.list().await;
     let first = json!({ "event": "snapshot", "services": snapshot });
@@ -482,17 +513,21 @@ async fn events(State(s): State<ApiState>) -> Response {
     });
     // A client that falls behind gets a `lagged` event saying how many it missed (then a new
     // snapshot from GET /services brings it up to date).
-    let live = BroadcastStream::new(rx).map(|r| {
+    let live = BroadcastStream::new(rx).filter_map(move |r| {
         let line = match r {
-            Ok(e) => serde_json::to_string(&e).unwrap_or_default(),
+            Ok(e @ Event::Changed(_)) if changed => Some(serde_json::to_string(&e)),
+            Ok(e @ Event::Health { .. }) if health => Some(serde_json::to_string(&e)),
+            Ok(_) => None,
             Err(BroadcastStreamRecvError::Lagged(n)) => {
-                json!({ "event": "lagged", "missed": n }).to_string()
+                Some(Ok(json!({ "event": "lagged", "missed": n }).to_string()))
             }
         };
-        Ok::<_, Infallible>(Bytes::from(format!("{line}\n")))
+        std::future::ready(
+            line.map(|l| Ok::<_, Infallible>(Bytes::from(format!("{}\n", l.unwrap_or_default())))),
+        )
     });
-    Response::builder()
+    Ok(Response::builder()
         .header("content-type", "application/x-ndjson")
         .body(Body::from_stream(head.chain(live)))
-        .expect("valid response")
+        .expect("valid response"))
 }

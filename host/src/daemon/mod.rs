@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod client;
+pub mod fds;
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -214,6 +214,25 @@ impl ServiceGraph {
         Ok(self.levels_of(nodes))
     }
 
+    /// What a start of `targets` brings up, level by level: with `with_dependencies` (the
+    /// orchestrator's `auto_start_dependencies`) the whole `plan`, else only the targets, in
+    /// the same order. The daemon and the CLI both plan with this, so what the CLI reports is
+    /// what the daemon starts.
+    pub fn start_plan(
+        &self,
+        targets: &[&str],
+        with_dependencies: bool,
+    ) -> Result<Vec<Vec<&str>>, UnknownService> {
+        let mut levels = self.plan(targets)?;
+        if !with_dependencies {
+            for l in &mut levels {
+                l.retain(|s| targets.contains(s));
+            }
+            levels.retain(|l| !l.is_empty());
+        }
+        Ok(levels)
+    }
+
     fn levels_of(&self, nodes: impl IntoIterator<Item = NodeIndex>) -> Vec<Vec<&str>> {
         let mut levels: Vec<Vec<NodeIndex>> = Vec::new();
         for n in nodes {

@@ -45,6 +45,27 @@ fn levels_follow_dependencies_and_start_order_breaks_ties() {
 }
 
 #[test]
+fn a_start_plan_without_dependencies_keeps_only_the_targets_in_order() {
+    let text = [
+        svc("db", &[], ""),
+        svc("api", &["db"], ""),
+        svc("web", &["api"], ""),
+    ]
+    .concat();
+    let g = graph(&text).unwrap();
+    assert_eq!(
+        g.start_plan(&["web"], true).unwrap(),
+        vec![vec!["db"], vec!["api"], vec!["web"]]
+    );
+    assert_eq!(g.start_plan(&["web"], false).unwrap(), vec![vec!["web"]]);
+    assert_eq!(
+        g.start_plan(&["web", "db"], false).unwrap(),
+        vec![vec!["db"], vec!["web"]]
+    );
+    assert!(g.start_plan(&["wbe"], false).is_err());
+}
+
+#[test]
 fn reverse_dependencies_direct_and_transitive() {
     let text = [
         svc("orchestrator", &[], ""),

@@ -13,6 +13,7 @@ mod service;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -68,6 +69,9 @@ pub enum SupervisorError {
     #[error("the supervisor is shutting down")]
     Gone,
 }
+
+/// Pre-flight checks of one start that run at once.
+const PREFLIGHTS_AT_ONCE: usize = 4;
 
 struct Handle {
     tx: mpsc::Sender<service::Command>,
@@ -252,14 +256,9 @@ impl Supervisor {
     /// The services a start of `names` brings up, level by level: with
     /// `auto_start_dependencies` (the default) their dependencies too, else only them.
     pub fn start_plan(&self, names: &[&str]) -> Result<Vec<Vec<&str>>, SupervisorError> {
-        let mut levels = self.graph.plan(names)?;
-        if !self.config.orchestrator.auto_start_dependencies {
-            for l in &mut levels {
-                l.retain(|s| names.contains(s));
-            }
-            levels.retain(|l| !l.is_empty());
-        }
-        Ok(levels)
+        Ok(self
+            .graph
+            .start_plan(names, self.config.orchestrator.auto_start_dependencies)?)
     }
 
     /// Brings `names` up in dependency order: first pre-flight for every service that is not
@@ -276,7 +275,14 @@ impl Supervisor {
         if !force {
             let planned: Vec<&str> = levels.iter().flatten().copied().collect();
             let todo = planned.iter().filter(|n| !self.is_active(n));
-            let reports = join_all(todo.map(|n| self.preflight(n, &planned))).await;
+            // A few at a time: the checks are quick plugin calls, and each one running beside
+            // the others needs a plugin instance of its own (a fresh one costs a few hundred
+            // microseconds), while an engine that is slow to answer still overlaps a few.
+            let checks: Vec<_> = todo.map(|n| self.preflight(n, &planned)).collect();
+            let reports: Vec<Preflight> = futures_util::stream::iter(checks)
+                .buffered(PREFLIGHTS_AT_ONCE)
+                .collect()
+                .await;
             let failed: Vec<Preflight> = reports.into_iter().filter(|p| !p.passed).collect();
             if !failed.is_empty() {
                 return Err(SupervisorError::Preflight(failed));
