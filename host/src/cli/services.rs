@@ -157,18 +157,16 @@ struct ListRow {
 fn list(cx: &Context, category: Option<&str>, running: bool) -> Result<Exit, Failure> {
     let (client, _) = cx.client()?;
     let from_daemon = block_on(async {
-        match client.call("GET", "/api/v1/services/list", None).await {
+        match client
+            .call_as::<Vec<ListRow>>("GET", "/api/v1/services/list", None)
+            .await
+        {
             Err(crate::daemon::client::ClientError::NotRunning(_)) => Ok(None),
-            other => other.map(Some),
+            other => other.map(|rows| Some(rows.unwrap_or_default())),
         }
     })?;
     let all: Vec<ListRow> = match from_daemon {
-        Some(v) => serde_json::from_value(v).map_err(|e| {
-            Failure::new(
-                Exit::Failed,
-                format!("unexpected answer from the daemon: {e}"),
-            )
-        })?,
+        Some(rows) => rows,
         None => {
             let (config, _) = cx.load()?;
             let live = live_statuses(cx)?;

@@ -85,7 +85,17 @@ impl From<SupervisorError> for ApiError {
 }
 
 fn ok<T: Serialize>(data: T) -> Response {
-    axum::Json(json!({ "success": true, "data": data })).into_response()
+    // Serialized straight from `data`, not through a JSON tree.
+    #[derive(Serialize)]
+    struct Envelope<T> {
+        success: bool,
+        data: T,
+    }
+    axum::Json(Envelope {
+        success: true,
+        data,
+    })
+    .into_response()
 }
 
 /// A JSON body (an empty body means all defaults) whose rejections use the envelope and say

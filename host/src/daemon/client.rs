@@ -10,6 +10,8 @@ use hyper::Request;
 use hyper::body::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::net::UnixStream;
 
@@ -153,6 +155,34 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, ClientError> {
+        Ok(self
+            .call_as::<Value>(method, path, body)
+            .await?
+            .unwrap_or_default())
+    }
+
+    /// Sends a request and reads the envelope's `data` straight into `T` (no JSON tree in
+    /// between: a list of a hundred services parses in a fraction of the time). `None` when
+    /// the answer has no data.
+    pub async fn call_as<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Option<T>, ClientError> {
+        #[derive(Deserialize)]
+        struct Reply<T> {
+            success: bool,
+            #[serde(default = "none")]
+            data: Option<T>,
+            #[serde(default)]
+            error: Option<String>,
+            #[serde(default)]
+            details: Value,
+        }
+        fn none<T>() -> Option<T> {
+            None
+        }
         let resp = self.send(method, path, body).await?;
         let status = resp.status().as_u16();
         let bytes = resp
@@ -161,15 +191,15 @@ impl Client {
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?
             .to_bytes();
-        let mut v: Value = serde_json::from_slice(&bytes)
+        let reply: Reply<T> = serde_json::from_slice(&bytes)
             .map_err(|e| ClientError::Transport(format!("bad answer ({e})")))?;
-        if v["success"] == true {
-            Ok(v["data"].take())
+        if reply.success {
+            Ok(reply.data)
         } else {
             Err(ClientError::Api {
                 status,
-                message: v["error"].as_str().unwrap_or("unknown error").to_string(),
-                details: v["details"].clone(),
+                message: reply.error.unwrap_or_else(|| "unknown error".into()),
+                details: reply.details,
             })
         }
     }
