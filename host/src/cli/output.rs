@@ -2,7 +2,6 @@
 //! `NO_COLOR` is unset) or, with `--json`, the control API's envelope for scripts.
 
 use anstyle::{AnsiColor, Style};
-use comfy_table::{ContentArrangement, Table, presets};
 use serde::Serialize;
 use serde_json::json;
 
@@ -39,20 +38,29 @@ pub fn json_error(message: &str, details: Option<serde_json::Value>) {
     );
 }
 
-/// A borderless table with a header row, columns separated by two spaces.
+/// A borderless table with a header row, columns separated by two spaces (elastic
+/// tabstops: each column as wide as its widest cell, by display width).
 pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(headers.iter().map(|h| h.to_string()));
-    for r in rows {
-        t.add_row(r);
+    use std::io::Write;
+    let mut out = tabwriter::TabWriter::new(Vec::new()).minwidth(0).padding(2);
+    // A tab inside a cell would start a new column.
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        cells
+            .map(|c| c.replace('\t', " "))
+            .collect::<Vec<_>>()
+            .join("\t")
+    };
+    let mut text = line(&mut headers.iter().copied());
+    for r in &rows {
+        text.push('\n');
+        text.push_str(&line(&mut r.iter().map(String::as_str)));
     }
-    for c in t.column_iter_mut() {
-        c.set_padding((0, 2));
-    }
-    t.lines()
-        .map(|l| l.trim_end().to_string())
+    text.push('\n');
+    out.write_all(text.as_bytes()).expect("writing to memory");
+    let bytes = out.into_inner().expect("writing to memory");
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::trim_end)
         .collect::<Vec<_>>()
         .join("\n")
 }
