@@ -79,7 +79,7 @@ fn foreground(
         let host = plugins::host(&config, &host_state).await?;
         daemon::run(
             DaemonOptions {
-                config_path: config_path.clone(),
+                config,
                 state,
                 no_start,
                 tcp,

@@ -9,7 +9,6 @@ pub mod fds;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -24,7 +23,8 @@ use crate::state::{StateDir, now_ms};
 use crate::supervisor::{Deployer, Reaper, Supervisor};
 
 pub struct DaemonOptions {
-    pub config_path: PathBuf,
+    /// The config it serves, loaded (and checked) by the caller.
+    pub config: Config,
     pub state: StateDir,
     /// Do not start the auto_start services.
     pub no_start: bool,
@@ -77,11 +77,11 @@ pub async fn run(
         )
     })?;
     let _lock = lock(&opts.state)?;
-    let config = Arc::new(config::load(&opts.config_path)?);
+    let config = Arc::new(opts.config);
     let graph =
         Arc::new(
             ServiceGraph::build(&config).map_err(|d| config::ConfigError::Invalid {
-                path: opts.config_path.clone(),
+                path: config.path.clone(),
                 diagnostics: d,
             })?,
         );
