@@ -138,22 +138,7 @@ async fn trap_carries_the_backtrace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn net_escape_cannot_reach_an_ungranted_port() {
-    let granted = closed_port();
-    let sneaky = TcpListener::bind("127.0.0.1:0").expect("bind");
-    sneaky.set_nonblocking(true).expect("nonblocking");
-    let sneaky_port = sneaky.local_addr().expect("addr").port();
-    let mut grants = HashMap::new();
-    grants.insert(
-        "net-escape".to_string(),
-        Grant::explicit(Allowlist {
-            network: vec![format!("127.0.0.1:{granted}")],
-            ..Allowlist::default()
-        }),
-    );
-    let (host, _dir) = host_with(&["net-escape"], grants).await;
-    let settings = Settings::new()
-        .with("port", Value::Integer(i64::from(granted)))
-        .with("sneaky", Value::Text(format!("127.0.0.1:{sneaky_port}")));
+    let (host, _dir, sneaky, settings) = net_escape(false).await;
     let (result, _) =
         alongside_normal_check(&host, "net-escape", settings, Duration::from_secs(2)).await;
     let outcome = result.expect("the check runs and reports the failure");
@@ -167,22 +152,8 @@ async fn net_escape_cannot_reach_an_ungranted_port() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_tcp_probe_cannot_reach_an_ungranted_port_either() {
-    let granted = closed_port();
-    let sneaky = TcpListener::bind("127.0.0.1:0").expect("bind");
-    sneaky.set_nonblocking(true).expect("nonblocking");
+    let (host, _dir, sneaky, settings) = net_escape(true).await;
     let sneaky_port = sneaky.local_addr().expect("addr").port();
-    let grants = HashMap::from([(
-        "net-escape".to_string(),
-        Grant::explicit(Allowlist {
-            network: vec![format!("127.0.0.1:{granted}")],
-            ..Allowlist::default()
-        }),
-    )]);
-    let (host, _dir) = host_with(&["net-escape"], grants).await;
-    let settings = Settings::new()
-        .with("port", Value::Integer(i64::from(granted)))
-        .with("sneaky", Value::Text(format!("127.0.0.1:{sneaky_port}")))
-        .with("probe", Value::Boolean(true));
     let (result, _) =
         alongside_normal_check(&host, "net-escape", settings, Duration::from_secs(2)).await;
     let outcome = result.expect("the check runs and reports the failure");
@@ -198,6 +169,30 @@ async fn the_host_tcp_probe_cannot_reach_an_ungranted_port_either() {
         sneaky.accept().is_err(),
         "the sneaky listener must not have seen a connection"
     );
+}
+
+/// The net-escape fixture granted only a closed port, and told to reach a listener of its
+/// own instead (through the host's `tcp-probe` when `probe`, else through WASI sockets).
+async fn net_escape(probe: bool) -> (PluginHost, tempfile::TempDir, TcpListener, Settings) {
+    let granted = closed_port();
+    let sneaky = TcpListener::bind("127.0.0.1:0").expect("bind");
+    sneaky.set_nonblocking(true).expect("nonblocking");
+    let sneaky_port = sneaky.local_addr().expect("addr").port();
+    let grants = HashMap::from([(
+        "net-escape".to_string(),
+        Grant::explicit(Allowlist {
+            network: vec![format!("127.0.0.1:{granted}")],
+            ..Allowlist::default()
+        }),
+    )]);
+    let (host, dir) = host_with(&["net-escape"], grants).await;
+    let mut settings = Settings::new()
+        .with("port", Value::Integer(i64::from(granted)))
+        .with("sneaky", Value::Text(format!("127.0.0.1:{sneaky_port}")));
+    if probe {
+        settings = settings.with("probe", Value::Boolean(true));
+    }
+    (host, dir, sneaky, settings)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
