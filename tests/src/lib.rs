@@ -156,7 +156,14 @@ impl Platform {
     /// A service's status document (`services status NAME --json`).
     pub fn status(&self, name: &str) -> serde_json::Value {
         let r = self.keel(&["services", "status", name, "--json"]);
-        assert_eq!(r.code, 0, "status {name}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code,
+            0,
+            "status {name}: {}{}\ndaemon log:\n{}",
+            r.stdout,
+            r.stderr,
+            self.daemon_log()
+        );
         r.json()["data"].clone()
     }
 
@@ -179,6 +186,12 @@ impl Platform {
             );
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+    }
+
+    /// The daemon's own log (`logs/daemon.log`), for a failure's message.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.state.join("logs").join("daemon.log"))
+            .unwrap_or_else(|e| format!("(unreadable: {e})"))
     }
 
     /// The service's log file.
