@@ -69,7 +69,7 @@ impl Health {
 }
 
 /// A starting service is polled every this-many-th of the time it has been starting...
-const START_POLL_DIVISOR: u32 = 50;
+const START_POLL_DIVISOR: u32 = 100;
 /// ... but not more often than this...
 const START_POLL_MIN: Duration = Duration::from_millis(1);
 /// ... and at the most, so a slow starter is noticed at most this late.
@@ -136,9 +136,10 @@ impl HealthTracker {
     }
 
     /// How long to wait before the next check. A starting service is polled fast, every
-    /// fiftieth of the time it has been starting (1 ms to 500 ms), so a check interval of
+    /// hundredth of the time it has been starting (1 ms to 500 ms), so a check interval of
     /// seconds does not slow a platform's start (a service that takes T to come up is seen
-    /// at most T/50 late, at the cost of about 50 + 50 ln(T / 50 ms) checks while it starts).
+    /// at most T/100 late, at the cost of about 100 + 100 ln(T / 100 ms) checks while it
+    /// starts; each costs the daemon some tens of microseconds).
     ///
     /// Afterwards checks come at the configured interval, on the next instant of the grid
     /// `grid + k * interval`: never later than an interval after the previous check, and at
@@ -235,13 +236,16 @@ mod tests {
         let ms = Duration::from_millis;
         let t = HealthTracker::new(3, 10 * S, 30 * S, t0, t0);
         assert_eq!(t.next_delay(t0), ms(1));
-        assert_eq!(t.next_delay(t0 + ms(300)), ms(6));
-        assert_eq!(t.next_delay(t0 + 29 * S), ms(500));
+        assert_eq!(t.next_delay(t0 + ms(300)), ms(3));
+        assert_eq!(t.next_delay(t0 + 29 * S), ms(290));
+        // At most 500 ms apart, however long the start takes.
+        let slow = HealthTracker::new(3, 10 * S, 120 * S, t0, t0);
+        assert_eq!(slow.next_delay(t0 + 60 * S), ms(500));
         // After the start period: the next instant of the grid (t0 + 40 s).
         assert_eq!(t.next_delay(t0 + 31 * S), 9 * S);
         // Never slower than the interval itself.
         let t = HealthTracker::new(3, ms(200), 30 * S, t0, t0);
-        assert_eq!(t.next_delay(t0 + 10 * S), ms(200));
+        assert_eq!(t.next_delay(t0 + 29 * S), ms(200));
         // Healthy: the interval, on the grid.
         let mut t = HealthTracker::new(3, 10 * S, 30 * S, t0, t0);
         t.on_report(report(true), t0);

@@ -3,14 +3,14 @@
 //! deployment plugins' answers into what the supervisor runs. Nothing else in the `keel` crate
 //! talks to `keel_plugin_host`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use keel_plugin_host::{
-    Allowlist, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings, Started,
+    Allowlist, Bundled, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings, Started,
     Value as PValue,
 };
 
@@ -22,9 +22,35 @@ use crate::supervisor::{Deployer, LaunchSpec, PreflightCheck, process::parse_sig
 
 pub use keel_plugin_host::{CheckOutcome, PluginError, PluginKind, PluginSource, PluginSummary};
 
-/// The plugin host for a config: bundled plugins, the third-party directory (`[plugins] dir`,
-/// else `<state>/plugins`), compiled code cached under the state directory, the config's grants.
+/// The plugin host for a config: the bundled plugins its services name (as deployment modes
+/// and check types), the third-party directory (`[plugins] dir`, else `<state>/plugins`),
+/// compiled code cached under the state directory, the config's grants.
 pub async fn host(config: &Config, state: &StateDir) -> anyhow::Result<PluginHost> {
+    host_of(config, state, Bundled::Only(named_plugins(config))).await
+}
+
+/// The same with every bundled plugin, for listing and inspecting them.
+pub async fn host_with_all(config: &Config, state: &StateDir) -> anyhow::Result<PluginHost> {
+    host_of(config, state, Bundled::All).await
+}
+
+/// The plugins a config's services name: their deployment modes and check types.
+fn named_plugins(config: &Config) -> BTreeSet<String> {
+    config
+        .services
+        .iter()
+        .flat_map(|s| {
+            std::iter::once(s.deployment.mode.clone())
+                .chain(s.health_check.as_ref().map(|h| h.check_type.clone()))
+        })
+        .collect()
+}
+
+async fn host_of(
+    config: &Config,
+    state: &StateDir,
+    bundled: Bundled,
+) -> anyhow::Result<PluginHost> {
     let grants = config
         .plugins
         .grants
@@ -52,6 +78,7 @@ pub async fn host(config: &Config, state: &StateDir) -> anyhow::Result<PluginHos
                 .unwrap_or_else(|| state.plugins_dir()),
         ),
         grants,
+        bundled,
     })
     .await?;
     for e in host.load_errors() {

@@ -497,3 +497,21 @@ fn colour_only_on_a_terminal_and_never_with_no_color() {
             .contains('\u{1b}')
     );
 }
+
+#[test]
+fn an_unknown_mode_lists_every_mode_though_only_the_named_ones_are_loaded() {
+    let text = BASE.replacen("mode = \"binary\"", "mode = \"dockr\"", 1);
+    let r = run_with_config(&text, &["services", "validate"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("dockr"))
+        .unwrap_or_else(|| panic!("no line names the mode:\n{}", r.stdout));
+    // This config names only `binary`, so the host did not load the other bundled modes; the
+    // message still offers them.
+    for mode in ["binary", "docker", "docker-compose"] {
+        assert!(line.contains(mode), "{line}");
+    }
+    assert!(!line.contains("tcp"), "check types are not modes: {line}");
+}

@@ -54,7 +54,9 @@ fn create() -> Result<Engine, String> {
         .total_core_instances(POOL_INSTANCES * 4)
         .total_memories(POOL_INSTANCES)
         .total_tables(POOL_INSTANCES * 4)
-        .total_stacks(POOL_INSTANCES)
+        // A stack is needed only while a call runs, and at most this many run at once; each
+        // one reserved costs a guard-page mprotect when the engine is created.
+        .total_stacks(crate::host::MAX_CONCURRENT_CALLS as u32)
         .max_memory_size((MAX_MEMORY_MB as usize) << 20)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)

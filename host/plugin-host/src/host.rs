@@ -59,6 +59,29 @@ pub struct HostConfig {
     /// The operator's grants, by plugin name. Bundled plugins without an entry get
     /// [`Grant::as_needed`]; third-party plugins without an entry get [`Grant::none`].
     pub grants: HashMap<String, Grant>,
+    /// Which bundled plugins to load. A host that serves one config needs only the modes and
+    /// check types it names (each bundled plugin costs its load at every start); one that
+    /// lists or inspects plugins wants them all.
+    pub bundled: Bundled,
+}
+
+/// A choice among the bundled plugins, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Bundled {
+    /// Every bundled plugin.
+    #[default]
+    All,
+    /// Only these (names no bundled plugin has are ignored: they may be third-party).
+    Only(std::collections::BTreeSet<String>),
+}
+
+impl Bundled {
+    fn wants(&self, name: &str) -> bool {
+        match self {
+            Bundled::All => true,
+            Bundled::Only(names) => names.contains(name),
+        }
+    }
 }
 
 /// One loaded plugin, for listings.
@@ -213,7 +236,8 @@ impl PluginHost {
         // All at once: each is a compile or a cache read, then a first instantiation.
         let bundled = bundled::BUNDLED
             .iter()
-            .map(|(file, wasm)| {
+            .filter(|(file, _, _)| config.bundled.wants(file))
+            .map(|(file, _, wasm)| {
                 (
                     format!("bundled:{file}"),
                     wasm.to_vec(),
@@ -652,8 +676,27 @@ impl PluginHost {
             .ok_or_else(|| PluginError::NotFound {
                 name: name.to_string(),
                 kind: None,
-                available: self.inner.order.clone(),
+                available: self.available(None),
             })
+    }
+
+    /// The names a call may use (of one kind): the loaded plugins, then the bundled ones this
+    /// host did not load (a config that names one gets it).
+    fn available(&self, kind: Option<PluginKind>) -> Vec<String> {
+        let of_kind = |k: PluginKind| kind.is_none_or(|want| want == k);
+        let loaded = self
+            .inner
+            .order
+            .iter()
+            .filter(|n| self.inner.plugins.get(*n).is_some_and(|p| of_kind(p.kind)));
+        let unloaded = bundled::BUNDLED
+            .iter()
+            .filter(|(name, k, _)| of_kind(*k) && !self.inner.plugins.contains_key(*name))
+            .map(|(name, _, _)| name);
+        loaded
+            .cloned()
+            .chain(unloaded.map(|n| n.to_string()))
+            .collect()
     }
 
     fn of_kind(&self, name: &str, kind: PluginKind) -> Result<Arc<Plugin>, PluginError> {
@@ -663,13 +706,7 @@ impl PluginHost {
             None => Err(PluginError::NotFound {
                 name: name.to_string(),
                 kind: Some(kind),
-                available: self
-                    .inner
-                    .order
-                    .iter()
-                    .filter(|n| self.inner.plugins.get(*n).is_some_and(|p| p.kind == kind))
-                    .cloned()
-                    .collect(),
+                available: self.available(Some(kind)),
             }),
         }
     }

@@ -48,7 +48,7 @@ mod types;
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
 pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Grant, MAX_MEMORY_MB, Scope};
-pub use host::{HostConfig, PluginDescription, PluginHost, PluginSummary};
+pub use host::{Bundled, HostConfig, PluginDescription, PluginHost, PluginSummary};
 pub use inspect::ImportedCapability;
 pub use types::{
     Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, HookEvent, LaunchSpec,
@@ -73,6 +73,9 @@ pub fn quiet_library_backtraces() {
     const VAR: &str = "RUST_LIB_BACKTRACE";
     if std::env::var_os(VAR).is_some() {
         return; // the operator's explicit choice
+    }
+    if std::env::var_os("RUST_BACKTRACE").is_none() {
+        return; // with neither variable set, library backtraces are off already
     }
     // SAFETY: called before other threads exist (see above), so nothing reads the
     // environment concurrently.

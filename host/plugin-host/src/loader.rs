@@ -71,6 +71,23 @@ impl Loader<'_> {
 
     /// Admits a prepared component under its name; refused when the name is taken.
     pub fn admit(&mut self, p: Prepared) -> Result<(), LoadFailure> {
+        // A bundled plugin's name stays reserved when that plugin was not loaded.
+        let listed = crate::bundled::BUNDLED
+            .iter()
+            .find(|(name, _, _)| *name == p.info.name);
+        match (&p.source, listed) {
+            (PluginSource::Path(_), Some(_)) => {
+                return Err(LoadFailure::ShadowsBundled { name: p.info.name });
+            }
+            (PluginSource::Bundled, Some((_, kind, _))) if *kind == p.kind => {}
+            (PluginSource::Bundled, _) => {
+                return Err(LoadFailure::BadName {
+                    name: p.info.name,
+                    why: "a bundled plugin must be listed in bundled.rs under its own name and kind",
+                });
+            }
+            (PluginSource::Path(_), None) => {}
+        }
         if let Some(existing) = self.plugins.get(&p.info.name) {
             return Err(match existing.source {
                 PluginSource::Bundled => LoadFailure::ShadowsBundled { name: p.info.name },

@@ -19,6 +19,22 @@ async fn bundled_plugins_are_listed() {
     assert_eq!(kind_of("tcp"), Some(PluginKind::HealthCheck), "{list:?}");
     assert_eq!(kind_of("http"), Some(PluginKind::HealthCheck), "{list:?}");
     assert_eq!(kind_of("binary"), Some(PluginKind::Deployment), "{list:?}");
+    // A bundled plugin is chosen (`Bundled::Only`) and reserved by its file's name: each
+    // one's own name must be that.
+    let mut files: Vec<String> = std::fs::read_dir(bundled("tcp").parent().expect("dir"))
+        .expect("bundled dir")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".wasm")
+                .map(str::to_string)
+        })
+        .collect();
+    files.sort();
+    let mut names: Vec<String> = list.iter().map(|p| p.name.clone()).collect();
+    names.sort();
+    assert_eq!(names, files);
     for p in &list {
         assert_eq!(p.source, PluginSource::Bundled);
         assert!(p.wit_version.starts_with("0.1."), "{p:?}");

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use keel_plugin_host::{HostConfig, LoadFailure, PluginHost, PluginSource, Settings, Value};
+use keel_plugin_host::{
+    Bundled, HostConfig, LoadFailure, PluginHost, PluginSource, Settings, Value,
+};
 
 #[tokio::test]
 async fn third_party_echo_loads_from_a_directory() {
@@ -74,6 +76,7 @@ async fn wrong_world_is_refused_readably_and_others_still_load() {
         cache_dir: Some(shared_cache()),
         plugin_dir: Some(dir.path().to_path_buf()),
         grants: HashMap::new(),
+        ..HostConfig::default()
     })
     .await
     .expect("host");
@@ -105,33 +108,42 @@ async fn wrong_world_is_refused_readably_and_others_still_load() {
 }
 
 #[tokio::test]
-async fn a_third_party_plugin_may_not_shadow_a_bundled_one() {
+async fn a_third_party_plugin_may_not_shadow_a_bundled_one_loaded_or_not() {
     let dir = plugin_dir(&[bundled("tcp")]);
-    let host = PluginHost::new(HostConfig {
-        cache_dir: Some(shared_cache()),
-        plugin_dir: Some(dir.path().to_path_buf()),
-        grants: HashMap::new(),
-    })
-    .await
-    .expect("host");
-    let errors = host.load_errors();
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        matches!(errors[0].reason, LoadFailure::ShadowsBundled { .. }),
-        "{}",
-        errors[0]
-    );
-    assert!(
-        errors[0]
-            .to_string()
-            .contains("may not shadow a bundled one")
-    );
-    let tcp = host
-        .list()
-        .into_iter()
-        .find(|p| p.name == "tcp")
-        .expect("tcp");
-    assert_eq!(tcp.source, PluginSource::Bundled);
+    // A host that serves one config loads only the bundled plugins it names; `tcp` keeps its
+    // name either way.
+    for bundled in [Bundled::All, Bundled::Only(["binary".to_string()].into())] {
+        let host = PluginHost::new(HostConfig {
+            cache_dir: Some(shared_cache()),
+            plugin_dir: Some(dir.path().to_path_buf()),
+            bundled: bundled.clone(),
+            ..HostConfig::default()
+        })
+        .await
+        .expect("host");
+        let errors = host.load_errors();
+        assert_eq!(errors.len(), 1, "{bundled:?}: {errors:?}");
+        assert!(
+            matches!(errors[0].reason, LoadFailure::ShadowsBundled { .. }),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            errors[0]
+                .to_string()
+                .contains("may not shadow a bundled one")
+        );
+        let listed: Vec<(String, PluginSource)> = host
+            .list()
+            .into_iter()
+            .map(|p| (p.name, p.source))
+            .collect();
+        let tcp = listed.iter().find(|(name, _)| name == "tcp");
+        match bundled {
+            Bundled::All => assert_eq!(tcp.map(|t| &t.1), Some(&PluginSource::Bundled)),
+            Bundled::Only(_) => assert_eq!(listed, [("binary".into(), PluginSource::Bundled)]),
+        }
+    }
 }
 
 #[tokio::test]
@@ -142,6 +154,7 @@ async fn garbage_file_is_reported() {
         cache_dir: Some(shared_cache()),
         plugin_dir: Some(dir.path().to_path_buf()),
         grants: HashMap::new(),
+        ..HostConfig::default()
     })
     .await
     .expect("host");

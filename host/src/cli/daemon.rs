@@ -73,10 +73,7 @@ fn foreground(
         .enable_all()
         .build()
         .map_err(|e| Failure::new(Exit::Failed, format!("cannot start the runtime: {e}")))?;
-    let host_state = state.clone();
     rt.block_on(async move {
-        // The plugin host compiles (or loads cached) plugins: build it before anything starts.
-        let host = plugins::host(&config, &host_state).await?;
         daemon::run(
             DaemonOptions {
                 config,
@@ -84,9 +81,14 @@ fn foreground(
                 no_start,
                 tcp,
             },
-            move |config, _| {
+            // The plugin host compiles (or loads cached) plugins before anything starts.
+            async |config, state| {
+                let host = plugins::host(config, state).await?;
                 let plugins = Arc::new(Plugins::new(host, config.clone()));
-                Ok((plugins.clone(), plugins))
+                Ok((
+                    plugins.clone() as Arc<dyn crate::supervisor::Deployer>,
+                    plugins as Arc<dyn crate::health::Checker>,
+                ))
             },
         )
         .await

@@ -77,6 +77,8 @@ pub struct Context {
     pub json: bool,
     config_flag: Option<PathBuf>,
     state_flag: Option<PathBuf>,
+    /// Whether this command has loaded the config without a problem already.
+    loaded: std::cell::Cell<bool>,
 }
 
 impl Context {
@@ -98,6 +100,7 @@ impl Context {
                 diagnostics,
             })
         })?;
+        self.loaded.set(true);
         Ok((config, graph))
     }
 
@@ -117,8 +120,11 @@ impl Context {
     /// A client whose daemon runs: started in the background when it is not.
     pub fn daemon(&self) -> Result<Client, Failure> {
         let (client, state) = self.client()?;
-        // The daemon would refuse a broken config; say so here, with every problem.
-        self.load()?;
+        // The daemon would refuse a broken config; say so here, with every problem (unless
+        // this command has just loaded it).
+        if !self.loaded.get() {
+            self.load()?;
+        }
         block_on(client.ensure_daemon(&state))?;
         Ok(client)
     }
@@ -186,6 +192,7 @@ pub fn run() -> ExitCode {
         json: cli.json,
         config_flag: cli.config,
         state_flag: cli.state_dir,
+        loaded: std::cell::Cell::new(false),
     };
     let result = match cli.command {
         Command::Platform(c) => platform::run(&cx, c),

@@ -21,7 +21,7 @@ pub enum PluginsCommand {
 pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
     let (config, _) = cx.load()?;
     let state = cx.state_dir()?;
-    let host = block_on(plugins::host(&config, &state))
+    let host = block_on(plugins::host_with_all(&config, &state))
         .map_err(|e| Failure::new(Exit::Failed, format!("{e:#}")))?;
     match cmd {
         PluginsCommand::List => {

@@ -65,7 +65,7 @@ fn lock(state: &StateDir) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
 /// reverse dependency order and returns.
 pub async fn run(
     opts: DaemonOptions,
-    make_plugins: impl FnOnce(
+    make_plugins: impl AsyncFnOnce(
         &Arc<Config>,
         &StateDir,
     ) -> anyhow::Result<(Arc<dyn Deployer>, Arc<dyn Checker>)>,
@@ -86,7 +86,17 @@ pub async fn run(
             })?,
         );
     let reaper = Reaper::start()?;
-    let (deployer, checker) = make_plugins(&config, &opts.state)?;
+    // Each new file in the state directory costs a journaled create (about 0.15 ms here, three
+    // per service): made on the blocking pool while the plugins load, not after.
+    let files = tokio::task::spawn_blocking({
+        let (config, state) = (config.clone(), opts.state.clone());
+        move || crate::supervisor::prepare_files(&config, &state)
+    });
+    let (deployer, checker) = make_plugins(&config, &opts.state).await?;
+    files
+        .await
+        .context("preparing the state directory")?
+        .context("preparing the state directory")?;
     let supervisor = Supervisor::new(
         config.clone(),
         graph,

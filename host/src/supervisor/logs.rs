@@ -80,7 +80,7 @@ impl LogFile {
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
+pub(super) fn open_append(path: &Path) -> std::io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .create(true)

@@ -24,6 +24,17 @@ pub use process::LaunchSpec;
 pub use reaper::Reaper;
 pub use service::{Snapshot, Status};
 
+/// Creates what each service of `config` needs in the state directory (its output FIFOs and
+/// log file) where missing. [`Supervisor::new`] does this too; calling it first, on another
+/// thread, takes the creating off the daemon's start-up path.
+pub fn prepare_files(config: &Config, state: &StateDir) -> std::io::Result<()> {
+    for svc in &config.services {
+        process::OutputFifos::create(&state.fifo_dir(), &svc.name)?;
+        logs::open_append(&state.log_file(&svc.name))?;
+    }
+    Ok(())
+}
+
 use crate::config::{Config, Service};
 use crate::graph::ServiceGraph;
 use crate::health::{CheckReport, Checker, HealthState};
@@ -71,7 +82,7 @@ pub enum SupervisorError {
 }
 
 /// Pre-flight checks of one start that run at once.
-const PREFLIGHTS_AT_ONCE: usize = 4;
+const PREFLIGHTS_AT_ONCE: usize = 2;
 
 struct Handle {
     tx: mpsc::Sender<service::Command>,

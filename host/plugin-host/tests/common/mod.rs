@@ -51,6 +51,7 @@ pub async fn host_with(
         cache_dir: Some(shared_cache()),
         plugin_dir: Some(dir.path().to_path_buf()),
         grants,
+        ..HostConfig::default()
     })
     .await
     .expect("plugin host");
