@@ -107,6 +107,17 @@ mod tests {
             .arg("30")
             .spawn()
             .unwrap();
+        // Until the child has exec'd, /proc shows it under this test's name.
+        let comm = format!("/proc/{}/comm", child.id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&comm)
+            .unwrap_or_default()
+            .trim_end()
+            != "sleep"
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         let c = conflicts(Vec::new(), &["sleep"]);
         child.kill().unwrap();
         child.wait().unwrap();
