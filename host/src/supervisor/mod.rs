@@ -17,6 +17,11 @@ use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use crate::config::{Config, Service};
+use crate::graph::ServiceGraph;
+use crate::health::{CheckReport, Checker, HealthState};
+use crate::state::StateDir;
+
 pub use logs::{Rotation, tail};
 pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
 pub use preflight::{Preflight, PreflightCheck};
@@ -34,11 +39,6 @@ pub fn prepare_files(config: &Config, state: &StateDir) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-use crate::config::{Config, Service};
-use crate::graph::ServiceGraph;
-use crate::health::{CheckReport, Checker, HealthState};
-use crate::state::StateDir;
 
 /// Turns a service's deployment into something to run: the boundary to the deployment plugins.
 pub trait Deployer: Send + Sync {
