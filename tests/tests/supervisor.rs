@@ -293,6 +293,7 @@ fn malformed_api_requests_get_a_4xx_and_change_nothing() {
         ("DELETE /api/v1/services/app HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n".to_string(), 405, "method not allowed"),
         ("GET /api/v1/nothing HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n".to_string(), 404, "no such endpoint"),
         ("GET /api/v1/services/app/logs?lines=many HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n".to_string(), 400, "bad query"),
+        ("GET /api/v1/services/list?view=short HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n".to_string(), 400, "unknown variant `short`"),
     ];
     for (req, code, text) in cases {
         let (status, body) = raw(&p, &req);
@@ -305,6 +306,53 @@ fn malformed_api_requests_get_a_4xx_and_change_nothing() {
     let after = p.status("app");
     assert_eq!(after["status"], "running");
     assert_eq!(pid(&after), before, "nothing changed");
+}
+
+#[test]
+fn a_summary_list_carries_what_a_listing_shows_and_nothing_else() {
+    let p = Platform::new(&svc("app", "sleep 309", &marker("summary"), ""));
+    p.keel(&["services", "start", "app"]);
+    let get = |path: &str| {
+        let (status, body) = raw(
+            &p,
+            &format!("GET {path} HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"][0].as_object().unwrap().clone()
+    };
+    let full = get("/api/v1/services/list");
+    let summary = get("/api/v1/services/list?view=summary");
+    let mut keys: Vec<&str> = summary.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "auto_start",
+            "category",
+            "dependencies",
+            "deployment_mode",
+            "description",
+            "name",
+            "status",
+            "type"
+        ]
+    );
+    for k in keys {
+        assert_eq!(summary[k], full[k], "`{k}` is the same in both views");
+    }
+    assert_eq!(summary["status"], "running");
+    assert!(
+        full["pid"].as_i64().is_some(),
+        "the full view still has the live fields"
+    );
+    // The listing the CLI prints comes from the summary.
+    let listed = p.keel(&["services", "list"]);
+    assert!(
+        listed.stdout.contains("app") && listed.stdout.contains("running"),
+        "{}",
+        listed.stdout
+    );
 }
 
 #[test]

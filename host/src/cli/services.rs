@@ -109,7 +109,10 @@ pub fn run(cx: &Context, cmd: ServicesCommand) -> Result<Exit, Failure> {
 fn live_statuses(cx: &Context) -> Result<BTreeMap<String, String>, Failure> {
     let (client, state) = cx.client()?;
     block_on(async {
-        let list = match client.call("GET", "/api/v1/services/list", None).await {
+        let list = match client
+            .call("GET", "/api/v1/services/list?view=summary", None)
+            .await
+        {
             Err(crate::daemon::client::ClientError::NotRunning(_)) => None,
             other => Some(other?),
         };
@@ -158,7 +161,7 @@ fn list(cx: &Context, category: Option<&str>, running: bool) -> Result<Exit, Fai
     let (client, _) = cx.client()?;
     let from_daemon = block_on(async {
         match client
-            .call_as::<Vec<ListRow>>("GET", "/api/v1/services/list", None)
+            .call_as::<Vec<ListRow>>("GET", "/api/v1/services/list?view=summary", None)
             .await
         {
             Err(crate::daemon::client::ClientError::NotRunning(_)) => Ok(None),

@@ -299,15 +299,65 @@ fn view(sup: &Supervisor, live: Snapshot) -> ServiceView {
     }
 }
 
-async fn list(State(s): State<ApiState>) -> Response {
-    let all: Vec<ServiceView> = s
-        .supervisor
-        .list()
-        .await
-        .into_iter()
-        .map(|l| view(&s.supervisor, l))
-        .collect();
-    ok(all)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    view: ListView,
+}
+
+/// How much of each service a list carries.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ListView {
+    /// Every field of a service object.
+    #[default]
+    Full,
+    /// What a listing shows: about half the bytes to build, send and parse.
+    Summary,
+}
+
+/// A service in `?view=summary`: its name, status and the config fields a listing shows.
+#[derive(Serialize)]
+struct ServiceSummary<'a> {
+    name: &'a str,
+    #[serde(rename = "type")]
+    service_type: &'static str,
+    category: &'a str,
+    status: crate::supervisor::Status,
+    deployment_mode: &'a str,
+    auto_start: bool,
+    description: &'a str,
+    dependencies: Vec<&'a str>,
+}
+
+async fn list(
+    State(s): State<ApiState>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let live = s.supervisor.list().await;
+    Ok(match query(q)?.view {
+        ListView::Full => ok(live
+            .into_iter()
+            .map(|l| view(&s.supervisor, l))
+            .collect::<Vec<_>>()),
+        ListView::Summary => ok(live
+            .iter()
+            .filter_map(|l| {
+                let c = s.supervisor.config().service(&l.name)?;
+                Some(ServiceSummary {
+                    name: &c.name,
+                    service_type: c.service_type.as_str(),
+                    category: &c.category,
+                    status: l.status,
+                    deployment_mode: &c.deployment.mode,
+                    auto_start: c.startup.auto_start,
+                    description: &c.description,
+                    dependencies: c.dependencies.iter().map(|d| d.name.as_str()).collect(),
+                })
+            })
+            .collect::<Vec<_>>()),
+    })
 }
 
 async fn status(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
