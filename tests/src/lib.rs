@@ -153,6 +153,28 @@ impl Platform {
             .ok()
     }
 
+    /// Waits (at most 5 s) until a SIGKILLed daemon is dead and its socket refuses
+    /// connections. A killed process's leader shows as a zombie while its other threads still
+    /// exit and its listening socket still accepts, so the zombie state alone is not enough:
+    /// a command in that window would find the old daemon answering the connect.
+    pub fn wait_daemon_gone(&self, pid: i32) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let dead = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .map_or(true, |s| s.contains(") Z "));
+            let refused =
+                std::os::unix::net::UnixStream::connect(self.state.join("keel.sock")).is_err();
+            if dead && refused {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the daemon (pid {pid}) did not die"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// A service's status document (`services status NAME --json`).
     pub fn status(&self, name: &str) -> serde_json::Value {
         let r = self.keel(&["services", "status", name, "--json"]);

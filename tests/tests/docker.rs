@@ -244,14 +244,7 @@ fn after_the_daemon_is_sigkilled_the_running_container_is_re_adopted() {
         .args(["-9", &daemon.to_string()])
         .status()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::path::Path::new(&format!("/proc/{daemon}/stat")).exists()
-        && std::fs::read_to_string(format!("/proc/{daemon}/stat"))
-            .is_ok_and(|s| !s.contains(") Z "))
-    {
-        assert!(Instant::now() < deadline, "the daemon did not die");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    p.wait_daemon_gone(daemon);
 
     // The next command starts a new daemon, which adopts the `docker run` still running.
     let s = p.wait_for(&service, Duration::from_secs(15), |s| {

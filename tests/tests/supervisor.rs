@@ -223,6 +223,7 @@ fn the_daemon_killed_with_sigkill_comes_back_without_duplicates_or_orphans() {
         .args(["-9", &dies.to_string()])
         .status()
         .unwrap();
+    p.wait_daemon_gone(daemon);
     std::thread::sleep(Duration::from_millis(100));
     // Without a daemon, the listing still tells the truth from the saved state.
     let list = p.keel(&["services", "list"]).stdout;

@@ -38,6 +38,9 @@ pub enum ClientError {
 pub struct Client {
     socket: PathBuf,
     config: PathBuf,
+    /// Set once [`Client::ensure_daemon`] has run: a request whose connect then finds no
+    /// daemon (it died between that check and the request) starts one and connects again.
+    autostart: std::sync::OnceLock<StateDir>,
 }
 
 impl Client {
@@ -45,6 +48,7 @@ impl Client {
         Self {
             socket: state.socket(),
             config: std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf()),
+            autostart: std::sync::OnceLock::new(),
         }
     }
 
@@ -56,6 +60,7 @@ impl Client {
     /// Starts `keel daemon --no-start` in the background (its own session, output to
     /// `logs/daemon.log`) unless one runs, and waits for its socket.
     pub async fn ensure_daemon(&self, state: &StateDir) -> Result<(), ClientError> {
+        let _ = self.autostart.set(state.clone());
         if self.is_running().await {
             return Ok(());
         }
@@ -117,16 +122,26 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<hyper::Response<Incoming>, ClientError> {
-        let stream = UnixStream::connect(&self.socket)
-            .await
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning(
-                        self.socket.parent().unwrap_or(Path::new(".")).to_path_buf(),
-                    )
-                }
-                _ => ClientError::Transport(e.to_string()),
-            })?;
+        let stream = match (
+            UnixStream::connect(&self.socket).await,
+            self.autostart.get(),
+        ) {
+            // A daemon that was dying when `ensure_daemon` looked: nothing was sent yet, so
+            // start a new one and connect again.
+            (Err(e), Some(state)) if refused(&e) => {
+                self.ensure_daemon(state).await?;
+                UnixStream::connect(&self.socket).await
+            }
+            (r, _) => r,
+        };
+        let stream = stream.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+                ClientError::NotRunning(
+                    self.socket.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                )
+            }
+            _ => ClientError::Transport(e.to_string()),
+        })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -237,4 +252,12 @@ impl Client {
         }
         Ok(())
     }
+}
+
+/// Whether a connect failed because no daemon listens (no socket file, or nobody behind it).
+fn refused(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+    )
 }
