@@ -134,13 +134,14 @@ impl Client {
             }
             (r, _) => r,
         };
-        let stream = stream.map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
+        let stream = stream.map_err(|e| {
+            if refused(&e) {
                 ClientError::NotRunning(
                     self.socket.parent().unwrap_or(Path::new(".")).to_path_buf(),
                 )
+            } else {
+                ClientError::Transport(e.to_string())
             }
-            _ => ClientError::Transport(e.to_string()),
         })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
