@@ -347,7 +347,7 @@ fn a_summary_list_carries_what_a_listing_shows_and_nothing_else() {
         full["pid"].as_i64().is_some(),
         "the full view still has the live fields"
     );
-    // The listing the CLI prints comes from the summary.
+    // `services list`, which asks for the summary view, still shows the service running.
     let listed = p.keel(&["services", "list"]);
     assert!(
         listed.stdout.contains("app") && listed.stdout.contains("running"),
