@@ -1,13 +1,14 @@
 //! The daemon's file descriptors. Every service holds a few open for the daemon's whole life
-//! (its log file and the read ends of its two output FIFOs) and one more while it runs (the
-//! pidfd its exit is noticed through), so a large platform needs more than the soft limit of
+//! (its log file and the read ends of its two output FIFOs), one more while it runs (the
+//! pidfd its exit is noticed through) and one while it starts (the timer of its health
+//! check's fast polling), so a large platform needs more than the soft limit of
 //! 1024 that most systems start a process with. And the kernel's table of a process's
 //! descriptors grows by doubling: in a process whose threads already run, each doubling waits
 //! for an RCU grace period (about 10 ms on this kind of machine) while every thread that opens
 //! a file meanwhile waits too. Both are settled once, at start, before any thread exists.
 
 /// Descriptors a service may hold at once.
-const PER_SERVICE: u64 = 4;
+const PER_SERVICE: u64 = 5;
 /// The daemon's own: sockets, API connections, plugin cache files, the blocking pool's work.
 const BASE: u64 = 256;
 

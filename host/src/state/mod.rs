@@ -269,15 +269,22 @@ impl ServiceRecord {
     }
 }
 
-/// Writes `bytes` to `path` so that readers see the old or the new content, never a mix:
-/// a temporary file in the same directory, fsync, rename, fsync of the directory.
+/// Writes `bytes` to `path` so that readers see the old or the new content, never a mix: a
+/// temporary file in the same directory, renamed over the old one.
+///
+/// Not fsynced. What the state directory holds describes processes, which do not outlive the
+/// machine; the daemon's own crash or kill leaves the page cache, so the next daemon reads
+/// what was renamed (as systemd keeps its runtime state in a tmpfs). An fsync cost about a
+/// millisecond and a journal commit per write here, on every start, stop and restart. After a
+/// power loss the file is the old or the new record (ext4, xfs and btrfs flush a file renamed
+/// over another before the rename), or at worst unreadable, and an unreadable record is moved
+/// aside with a warning like any other.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    fs::File::open(dir)?.sync_all()
+    Ok(())
 }
 
 fn remove_if_exists(path: &Path) -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 mod logs;
 mod monitor;
 mod policy;
+mod precise_sleep;
 pub mod preflight;
 pub mod process;
 mod reaper;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
+use super::precise_sleep::{self, PreciseTimer};
 use super::service::{Command, Snapshot, Status};
 use crate::config::Service;
 use crate::health::{Checker, HealthTracker};
@@ -45,12 +46,30 @@ pub(super) async fn run(
             Instant::now(),
             *CHECK_GRID,
         );
+        // Held while the checks come fast (the service is starting), for precise sleeps.
+        let mut precise: Option<PreciseTimer> = None;
         'process: loop {
-            let wake = tokio::time::Instant::now() + tracker.next_delay(Instant::now());
+            let delay = tracker.next_delay(Instant::now());
+            if delay >= precise_sleep::BELOW {
+                precise = None;
+            } else if precise.is_none() {
+                // Without one (no descriptor left), tokio's timer still serves, less exactly.
+                precise = PreciseTimer::new().ok();
+            }
+            let sleep = async {
+                let slept = match precise.as_mut() {
+                    Some(timer) => timer.sleep(delay).await.is_ok(),
+                    None => false,
+                };
+                if !slept {
+                    tokio::time::sleep(delay).await;
+                }
+            };
+            tokio::pin!(sleep);
             // Sleep until the next check, unless the process goes away meanwhile.
             loop {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(wake) => break,
+                    _ = &mut sleep => break,
                     changed = snapshots.changed() => {
                         if changed.is_err() {
                             return;
