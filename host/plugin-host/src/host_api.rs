@@ -229,11 +229,8 @@ impl host_api::Host for State {
                 format!("{host:?} resolved to no address"),
             );
             for ip in ips {
-                match tokio::net::TcpStream::connect((ip, port)).await {
-                    // Closed the ordinary way (FIN). A reset would spare a TIME_WAIT socket,
-                    // but a service that has not yet accepted the connection then finds it
-                    // reset: simple servers log it as an error, or crash on their first write.
-                    Ok(_stream) => return Ok(()),
+                match connect(std::net::SocketAddr::new(ip, port)).await {
+                    Ok(()) => return Ok(()),
                     Err(e) => last = e,
                 }
             }
@@ -244,6 +241,52 @@ impl host_api::Host for State {
             Ok(Err(e)) => Err(HostError::Failed(probe_error(&e))),
             Err(_) => Err(HostError::TimedOut),
         })
+    }
+}
+
+/// Opens a TCP connection to `addr` and closes it again.
+///
+/// The kernel runs the handshake with a peer on this machine within `connect(2)` itself, so
+/// by the time the call returns (`EINPROGRESS`, as for any non-blocking connect) the answer is
+/// usually there: a poll that does not wait looks at it first, and only a connection that is
+/// still in progress is registered with the reactor and waited for. That spares most checks
+/// two `epoll_ctl` calls and a round trip through the reactor.
+///
+/// The socket is closed the ordinary way (FIN). A reset would spare a TIME_WAIT socket, but a
+/// service that has not yet accepted the connection then finds it reset: simple servers log it
+/// as an error, or crash on their first write.
+async fn connect(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    use std::os::fd::AsRawFd;
+    let socket = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    match socket.connect(&addr.into()) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    let mut fd = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd`, for a descriptor that `socket` keeps open; no wait.
+    if unsafe { libc::poll(&mut fd, 1, 0) } == 1 {
+        if let Some(e) = socket.take_error()? {
+            return Err(e);
+        }
+        if fd.revents & libc::POLLOUT != 0 {
+            return Ok(());
+        }
+    }
+    let stream = tokio::net::TcpStream::from_std(socket.into())?;
+    stream.writable().await?;
+    match stream.take_error()? {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }
 
@@ -542,5 +585,68 @@ fn find_program(program: &str, dir: Option<&Path>) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::from_raw_os_error(libc::ENOENT))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connect;
+    use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_connection_to_a_listener_succeeds_and_to_a_closed_port_is_refused() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let open = listener.local_addr().unwrap();
+        connect(open).await.unwrap();
+        // The connection is made, not just attempted: the listener has it to accept.
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_ok(), "nothing reached the listener");
+        drop(listener);
+        let closed = connect(open).await.unwrap_err();
+        assert_eq!(
+            closed.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{closed}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_handshake_that_does_not_finish_at_once_is_waited_for() {
+        // A listener that never accepts, its backlog filled: the kernel drops further SYNs,
+        // so a new connection stays in progress and goes through the reactor.
+        let socket = socket2::Socket::new(
+            socket2::Domain::IPV4,
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )
+        .unwrap();
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .unwrap();
+        socket.listen(0).unwrap();
+        let addr = socket.local_addr().unwrap().as_socket().unwrap();
+        // Each connection made fills the queue (it is closed by the client, not accepted).
+        for made in 0.. {
+            assert!(made < 64, "the backlog never filled");
+            let attempt = tokio::time::timeout(Duration::from_millis(200), connect(addr)).await;
+            match attempt {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => panic!("connect failed: {e}"),
+                // Still in progress after 200 ms: waited for, not taken as an answer.
+                Err(_elapsed) => break,
+            }
+        }
+        // Room in the queue again: the retransmitted SYN (after about a second) is answered,
+        // and the waiting connection reports success.
+        let waiting = tokio::spawn(tokio::time::timeout(Duration::from_secs(10), connect(addr)));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        socket.set_nonblocking(true).unwrap();
+        while socket.accept().is_ok() {}
+        waiting
+            .await
+            .unwrap()
+            .expect("still waiting after 10 s")
+            .unwrap();
     }
 }

@@ -12,6 +12,9 @@ use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, mpsc};
 
+use super::files::FilesReady;
+use super::process::OutputFifos;
+
 /// Rotation limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Rotation {
@@ -125,27 +128,41 @@ pub struct ServiceLog {
 }
 
 impl ServiceLog {
-    /// Starts the log task of a service: it drains both FIFOs (opened read-write so that they
-    /// never report end-of-file between two runs of the service) and Keel's notes.
+    /// Starts the log task of a service: once `files` are there, it drains both FIFOs
+    /// (opened read-write so that they never report end-of-file between two runs of the
+    /// service) and Keel's notes (those sent before then wait in the queue).
     pub fn start(
         path: PathBuf,
-        stdout_fifo: &Path,
-        stderr_fifo: &Path,
+        fifos: OutputFifos,
+        mut files: FilesReady,
         rotation: Rotation,
-    ) -> std::io::Result<Self> {
-        let mut file = LogFile::open(&path, rotation)?;
-        let open = |p: &Path| pipe::OpenOptions::new().read_write(true).open_receiver(p);
-        let out = open(stdout_fifo)?;
-        let err = open(stderr_fifo)?;
+    ) -> Self {
         let (notes, mut notes_rx) = mpsc::unbounded_channel::<(Stream, String)>();
         // Followers that fall this far behind skip lines (and are told so); it is allocated up
         // front for every service, so it stays small.
         let (lines, _) = broadcast::channel(64);
-        let (raw_tx, mut raw_rx) = mpsc::channel::<(Stream, String)>(256);
-        tokio::spawn(read_lines(out, Stream::Stdout, raw_tx.clone()));
-        tokio::spawn(read_lines(err, Stream::Stderr, raw_tx));
         let broadcast = lines.clone();
+        let log_path = path.clone();
         tokio::spawn(async move {
+            // Why the files are missing is said by the service when it cannot start.
+            if files.wait().await.is_err() {
+                return;
+            }
+            let opened = (|| {
+                let file = LogFile::open(&log_path, rotation)?;
+                let open = |p: &Path| pipe::OpenOptions::new().read_write(true).open_receiver(p);
+                Ok::<_, std::io::Error>((file, open(&fifos.stdout)?, open(&fifos.stderr)?))
+            })();
+            let (mut file, out, err) = match opened {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::error!("cannot open the log {}: {e}", log_path.display());
+                    return;
+                }
+            };
+            let (raw_tx, mut raw_rx) = mpsc::channel::<(Stream, String)>(256);
+            tokio::spawn(read_lines(out, Stream::Stdout, raw_tx.clone()));
+            tokio::spawn(read_lines(err, Stream::Stderr, raw_tx));
             loop {
                 let (stream, text) = tokio::select! {
                     Some(x) = raw_rx.recv() => x,
@@ -159,7 +176,7 @@ impl ServiceLog {
                 let _ = broadcast.send(Arc::from(line.as_str()));
             }
         });
-        Ok(Self { notes, lines, path })
+        Self { notes, lines, path }
     }
 
     /// Writes a note from Keel itself into the service's log.

@@ -2,6 +2,7 @@
 //! logs, restart policies. The `Supervisor` is the handle the daemon and its API use; it holds
 //! only channels, never a service's state.
 
+mod files;
 mod logs;
 mod monitor;
 mod policy;
@@ -23,23 +24,13 @@ use crate::graph::ServiceGraph;
 use crate::health::{CheckReport, Checker, HealthState};
 use crate::state::StateDir;
 
+pub use files::{FilesReady, ServiceFiles};
 pub use logs::{Rotation, tail};
 pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
 pub use preflight::{Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
 pub use service::{Snapshot, Status};
-
-/// Creates what each service of `config` needs in the state directory (its output FIFOs and
-/// log file) where missing. [`Supervisor::new`] does this too; calling it first, on another
-/// thread, takes the creating off the daemon's start-up path.
-pub fn prepare_files(config: &Config, state: &StateDir) -> std::io::Result<()> {
-    for svc in &config.services {
-        process::OutputFifos::create(&state.fifo_dir(), &svc.name)?;
-        logs::open_append(&state.log_file(&svc.name))?;
-    }
-    Ok(())
-}
 
 /// Turns a service's deployment into something to run: the boundary to the deployment plugins.
 pub trait Deployer: Send + Sync {
@@ -105,26 +96,31 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts one task per service of `config`. Each first recovers what a previous daemon left
     /// in `state` (adopting live processes). Saved state of services no longer in the config is
-    /// removed.
+    /// removed. `files` is the preparation of their FIFOs and log files, begun earlier
+    /// ([`ServiceFiles::prepare`]); a service waits for its own only when it first needs them.
     pub async fn new(
         config: Arc<Config>,
         graph: Arc<ServiceGraph>,
         state: StateDir,
+        files: ServiceFiles,
         deployer: Arc<dyn Deployer>,
         checker: Arc<dyn Checker>,
         reaper: Reaper,
-    ) -> std::io::Result<Self> {
+    ) -> Self {
         // A client of the event stream that falls this far behind is told so (`lagged`).
         let (events, _) = broadcast::channel(256);
         let mut services = BTreeMap::new();
         for svc in &config.services {
-            let fifos = process::OutputFifos::create(&state.fifo_dir(), &svc.name)?;
+            let fifos = process::OutputFifos::paths(&state.fifo_dir(), &svc.name);
+            let files = files
+                .of(&svc.name)
+                .expect("the files of every service of the config are prepared");
             let log = logs::ServiceLog::start(
                 state.log_file(&svc.name),
-                &fifos.stdout,
-                &fifos.stderr,
+                fifos.clone(),
+                files.clone(),
                 Rotation::default(),
-            )?;
+            );
             let (tx, rx) = mpsc::channel(64);
             let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
             let service = Arc::new(svc.clone());
@@ -142,6 +138,7 @@ impl Supervisor {
                 state: state.clone(),
                 log: log.clone(),
                 fifos,
+                files,
                 events: events.clone(),
                 watch,
             };
@@ -160,14 +157,14 @@ impl Supervisor {
         for h in services.values() {
             let _ = h.snapshot.clone().changed().await;
         }
-        Ok(Self {
+        Self {
             services: Arc::new(services),
             events,
             graph,
             config,
             deployer,
             checker,
-        })
+        }
     }
 
     pub fn config(&self) -> &Config {

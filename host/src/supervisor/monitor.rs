@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
-use super::precise_sleep::{self, PreciseTimer};
+use super::precise_sleep::Sleeper;
 use super::service::{Command, Snapshot, Status};
 use crate::config::Service;
 use crate::health::{Checker, HealthTracker};
@@ -46,25 +46,10 @@ pub(super) async fn run(
             Instant::now(),
             *CHECK_GRID,
         );
-        // Held while the checks come fast (the service is starting), for precise sleeps.
-        let mut precise: Option<PreciseTimer> = None;
+        // Precise while the checks come fast (the service is starting).
+        let mut sleeper = Sleeper::default();
         'process: loop {
-            let delay = tracker.next_delay(Instant::now());
-            if delay >= precise_sleep::BELOW {
-                precise = None;
-            } else if precise.is_none() {
-                // Without one (no descriptor left), tokio's timer still serves, less exactly.
-                precise = PreciseTimer::new().ok();
-            }
-            let sleep = async {
-                let slept = match precise.as_mut() {
-                    Some(timer) => timer.sleep(delay).await.is_ok(),
-                    None => false,
-                };
-                if !slept {
-                    tokio::time::sleep(delay).await;
-                }
-            };
+            let sleep = sleeper.sleep(tracker.next_delay(Instant::now()));
             tokio::pin!(sleep);
             // Sleep until the next check, unless the process goes away meanwhile.
             loop {

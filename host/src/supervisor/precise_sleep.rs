@@ -3,8 +3,9 @@
 //! so a 1 ms sleep lasts 1 to 2 ms (2.4 ms per poll was measured with the check included);
 //! a kernel timer (timerfd) registered with the runtime's reactor fires when asked.
 //!
-//! Each monitor holds one only while it polls fast, so the descriptor it costs is returned
-//! once its service is up.
+//! A monitor sleeps through a [`Sleeper`], which holds a timer only while the sleeps are short
+//! (while its service starts), so the descriptor a timer costs is returned once the service is
+//! up, and which falls back to tokio's timer when no descriptor is left.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -18,6 +19,37 @@ use tokio::io::unix::AsyncFd;
 /// Sleeps shorter than this go through a [`PreciseTimer`]; longer ones through tokio, whose
 /// rounding is then a small part of the sleep.
 pub const BELOW: Duration = Duration::from_millis(10);
+
+/// Sleeps of any length, each through the timer that suits it: a [`PreciseTimer`] for those
+/// under [`BELOW`] (created at the first one, dropped at the first longer one), tokio's timer
+/// for the others, and for every sleep when no timer can be had.
+#[derive(Default)]
+pub struct Sleeper {
+    precise: Option<PreciseTimer>,
+}
+
+impl Sleeper {
+    /// Waits at least `d`. Must be called within a tokio runtime.
+    pub async fn sleep(&mut self, d: Duration) {
+        if d >= BELOW {
+            self.precise = None;
+        } else if self.precise.is_none() {
+            self.precise = PreciseTimer::new().ok();
+        }
+        if let Some(timer) = self.precise.as_mut()
+            && timer.sleep(d).await.is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(d).await;
+    }
+
+    /// Whether a kernel timer is held now.
+    #[cfg(test)]
+    fn holds_a_timer(&self) -> bool {
+        self.precise.is_some()
+    }
+}
 
 struct Fd(TimerFd);
 
@@ -78,6 +110,20 @@ mod tests {
             timer.sleep(d).await.unwrap();
             assert!(t0.elapsed() >= d, "{d:?} ended after {:?}", t0.elapsed());
         }
+    }
+
+    #[tokio::test]
+    async fn a_sleeper_holds_a_timer_only_while_its_sleeps_are_short() {
+        let mut sleeper = Sleeper::default();
+        assert!(!sleeper.holds_a_timer());
+        let t0 = Instant::now();
+        sleeper.sleep(Duration::from_micros(500)).await;
+        assert!(t0.elapsed() >= Duration::from_micros(500));
+        assert!(sleeper.holds_a_timer(), "a short sleep went through tokio");
+        let t0 = Instant::now();
+        sleeper.sleep(BELOW).await;
+        assert!(t0.elapsed() >= BELOW);
+        assert!(!sleeper.holds_a_timer(), "a long sleep kept the descriptor");
     }
 
     #[tokio::test]

@@ -63,11 +63,17 @@ pub struct OutputFifos {
 }
 
 impl OutputFifos {
-    pub fn create(dir: &Path, service: &str) -> std::io::Result<Self> {
-        let f = Self {
+    /// Where the FIFOs of `service` are, in the FIFO directory `dir`.
+    pub fn paths(dir: &Path, service: &str) -> Self {
+        Self {
             stdout: dir.join(format!("{service}.out")),
             stderr: dir.join(format!("{service}.err")),
-        };
+        }
+    }
+
+    /// Creates the FIFOs of `service` where missing.
+    pub fn create(dir: &Path, service: &str) -> std::io::Result<Self> {
+        let f = Self::paths(dir, service);
         for p in [&f.stdout, &f.stderr] {
             match nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o600)) {
                 Ok(()) | Err(Errno::EEXIST) => {}

@@ -11,6 +11,7 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
+use super::files::FilesReady;
 use super::logs::ServiceLog;
 use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
@@ -118,6 +119,8 @@ pub(super) struct ServiceTask {
     pub state: StateDir,
     pub log: ServiceLog,
     pub fifos: OutputFifos,
+    /// Whether `fifos` and the log file exist yet (see `files`).
+    pub files: FilesReady,
     pub events: broadcast::Sender<Event>,
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
@@ -341,6 +344,11 @@ impl Machine {
                 s
             }
         };
+        self.t
+            .files
+            .wait()
+            .await
+            .map_err(|e| format!("cannot start `{}`: {e}", self.name()))?;
         let id = process::spawn(&spec, &self.t.fifos, &self.t.base_dir)
             .map_err(|e| format!("cannot start `{}`: {e}", spec.program))?;
         let exit = self
