@@ -89,7 +89,7 @@ pub async fn run(
     // Each new file in the state directory costs a journaled create (0.1-0.3 ms here, three
     // per service): made on the blocking pool, in start order, while the plugins load and
     // after; the daemon serves before they are all there.
-    let files = ServiceFiles::prepare(&config, &graph, &opts.state);
+    let files = ServiceFiles::prepare(&graph, &opts.state);
     let (deployer, checker) = make_plugins(&config, &opts.state).await?;
     let supervisor = Supervisor::new(
         config.clone(),

@@ -5,12 +5,12 @@
 //! start first are ready first), and each service waits only for its own, when it first
 //! launches a process or opens its log.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use super::{logs, process::OutputFifos};
-use crate::config::Config;
 use crate::graph::ServiceGraph;
 use crate::state::StateDir;
 
@@ -30,29 +30,21 @@ impl FilesReady {
     }
 }
 
-/// The files of every service of a config, being created in the background.
+/// The files of every service of a graph, being created in the background.
 pub struct ServiceFiles {
-    ready: Vec<(String, FilesReady)>,
+    ready: HashMap<String, FilesReady>,
 }
 
 impl ServiceFiles {
-    /// Starts creating, where missing, the FIFOs and log file of each service of `config`,
-    /// in `graph`'s start order. Must be called within a tokio runtime.
-    pub fn prepare(config: &Config, graph: &ServiceGraph, state: &StateDir) -> Self {
-        let mut ready = Vec::new();
+    /// Starts creating, where missing, the FIFOs and log file of each service of `graph`
+    /// (every service of its config), in start order. Must be called within a tokio runtime.
+    pub fn prepare(graph: &ServiceGraph, state: &StateDir) -> Self {
+        let mut ready = HashMap::new();
         let mut senders = Vec::new();
         for name in graph.start_levels().into_iter().flatten() {
             let (tx, rx) = watch::channel(None);
-            ready.push((name.to_string(), FilesReady(rx)));
+            ready.insert(name.to_string(), FilesReady(rx));
             senders.push((name.to_string(), tx));
-        }
-        // Services the levels do not list (there are none today) are still prepared, last.
-        for svc in &config.services {
-            if !ready.iter().any(|(n, _)| *n == svc.name) {
-                let (tx, rx) = watch::channel(None);
-                ready.push((svc.name.clone(), FilesReady(rx)));
-                senders.push((svc.name.clone(), tx));
-            }
         }
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
@@ -69,10 +61,7 @@ impl ServiceFiles {
 
     /// The files of `service`; `None` for a service this preparation does not know.
     pub fn of(&self, service: &str) -> Option<FilesReady> {
-        self.ready
-            .iter()
-            .find(|(n, _)| n == service)
-            .map(|(_, r)| r.clone())
+        self.ready.get(service).cloned()
     }
 }
 
@@ -94,8 +83,9 @@ fn create(state: &StateDir, service: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    /// A config of two services in a temporary directory, and its state directory, created.
-    fn two_services() -> (tempfile::TempDir, Config, ServiceGraph, StateDir) {
+    /// The graph of a config of two services in a temporary directory, and its state
+    /// directory, created.
+    fn two_services() -> (tempfile::TempDir, ServiceGraph, StateDir) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("services.toml");
         std::fs::write(&path, TWO).unwrap();
@@ -103,7 +93,7 @@ mod tests {
         let graph = ServiceGraph::build(&config).unwrap();
         let state = StateDir::new(dir.path().join("state"));
         state.create().unwrap();
-        (dir, config, graph, state)
+        (dir, graph, state)
     }
 
     const TWO: &str = r#"
@@ -122,8 +112,8 @@ binary_path = "/bin/true"
 
     #[tokio::test]
     async fn every_service_gets_its_fifos_and_log_file() {
-        let (dir, config, graph, state) = two_services();
-        let files = ServiceFiles::prepare(&config, &graph, &state);
+        let (_dir, graph, state) = two_services();
+        let files = ServiceFiles::prepare(&graph, &state);
         for name in ["api", "db"] {
             files.of(name).unwrap().wait().await.unwrap();
             let fifos = OutputFifos::paths(&state.fifo_dir(), name);
@@ -138,11 +128,11 @@ binary_path = "/bin/true"
 
     #[tokio::test]
     async fn a_service_whose_files_cannot_be_made_is_told_why() {
-        let (dir, config, graph, state) = two_services();
+        let (_dir, graph, state) = two_services();
         // A plain file where the FIFO directory should be.
         std::fs::remove_dir_all(state.fifo_dir()).unwrap();
         std::fs::write(state.fifo_dir(), "").unwrap();
-        let files = ServiceFiles::prepare(&config, &graph, &state);
+        let files = ServiceFiles::prepare(&graph, &state);
         let err = files.of("db").unwrap().wait().await.unwrap_err();
         assert!(
             err.contains("cannot create the output FIFOs of `db`"),
