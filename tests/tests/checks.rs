@@ -96,7 +96,9 @@ fn command_check_judges_the_exit_code() {
 #[test]
 fn command_check_is_killed_at_its_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let config = command_check(r#""sleep 30""#, "");
+    // A duration no other process on the machine is likely to sleep (`sleep 300` would match
+    // `sleep 30`), since the check below looks at every process.
+    let config = command_check(r#""sleep 30.25""#, "");
     assert_health(dir.path(), &config, false, "did not finish within 2000 ms");
     // The check's own duration (the CLI's wall time includes compiling plugins on a cold cache).
     let (_, doc) = health(dir.path(), &config);
@@ -104,9 +106,9 @@ fn command_check_is_killed_at_its_timeout() {
     assert!((2000..4000).contains(&took), "{doc}");
     // And the command was killed, not left behind.
     assert!(
-        keel_e2e::processes_matching("sleep 30").is_empty(),
+        keel_e2e::processes_matching("sleep 30.25").is_empty(),
         "{:?}",
-        keel_e2e::processes_matching("sleep 30")
+        keel_e2e::processes_matching("sleep 30.25")
     );
 }
 
