@@ -50,10 +50,10 @@ pub fn start_with_progress(
         // States only: the progress lines follow transitions, not every check's answer.
         let events = client.stream("/api/v1/events?events=changed", |chunk| {
             progress.feed(chunk);
-            if progress.seen_snapshot {
-                if let Some(tx) = ready_tx.take() {
-                    let _ = tx.send(());
-                }
+            if progress.seen_snapshot
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
             }
             true
         });
@@ -216,13 +216,14 @@ impl Progress<'_> {
                 println!("Starting dependency: {name}");
             }
         }
-        if !said.started && status == "running" {
-            if let Some(pid) = s["pid"].as_i64() {
-                said.started = true;
-                anstream::println!("{} Started {name} with PID {pid}", styled(GREEN, "✅"));
-                if has_check && s["health"]["state"] != "healthy" {
-                    println!("Waiting for {name} to become healthy...");
-                }
+        if !said.started
+            && status == "running"
+            && let Some(pid) = s["pid"].as_i64()
+        {
+            said.started = true;
+            anstream::println!("{} Started {name} with PID {pid}", styled(GREEN, "✅"));
+            if has_check && s["health"]["state"] != "healthy" {
+                println!("Waiting for {name} to become healthy...");
             }
         }
         if !said.healthy && status == "running" && s["health"]["state"] == "healthy" {

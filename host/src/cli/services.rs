@@ -464,10 +464,10 @@ fn validate(cx: &Context) -> Result<Exit, Failure> {
     let path = cx.config_path()?;
     let (config, mut diags) = config::load_lenient(&path)?;
     // The graph is only meaningful once every service could be read.
-    if let Some(c) = config.as_ref().filter(|_| diags.is_empty()) {
-        if let Err(d) = ServiceGraph::build(c) {
-            diags = d;
-        }
+    if let Some(c) = config.as_ref().filter(|_| diags.is_empty())
+        && let Err(d) = ServiceGraph::build(c)
+    {
+        diags = d;
     }
     // Then each service's plugins: the mode's validation and pre-flight, the check's validation.
     if let Some(c) = config.as_ref().filter(|_| diags.is_empty()) {

@@ -128,18 +128,18 @@ pub fn check(
         source: source.clone(),
     };
     cx.unknown_keys(top, "", &TOP_KEYS);
-    if let Some(e) = top.get("services") {
-        if let Some(t) = cx.table(&e.node, "services") {
-            for entry in &t.entries {
-                let key = format!("services.{}", entry.key);
-                cx.service = Some(entry.key.clone());
-                if let Some(st) = cx.table(&entry.node, &key) {
-                    if let Some(s) = full_service(&mut cx, &entry.key, &entry.key_span, st, &key) {
-                        push_service(&mut cx, &mut config.services, s);
-                    }
-                }
-                cx.service = None;
+    if let Some(e) = top.get("services")
+        && let Some(t) = cx.table(&e.node, "services")
+    {
+        for entry in &t.entries {
+            let key = format!("services.{}", entry.key);
+            cx.service = Some(entry.key.clone());
+            if let Some(st) = cx.table(&entry.node, &key)
+                && let Some(s) = full_service(&mut cx, &entry.key, &entry.key_span, st, &key)
+            {
+                push_service(&mut cx, &mut config.services, s);
             }
+            cx.service = None;
         }
     }
     if let Some(e) = top.get("service") {
@@ -148,10 +148,10 @@ pub fn check(
                 for (i, item) in items.iter().enumerate() {
                     let key = format!("service[{i}]");
                     cx.service = None;
-                    if let Some(st) = cx.table(item, &key) {
-                        if let Some(s) = short_service(&mut cx, st, &item.span, &key) {
-                            push_service(&mut cx, &mut config.services, s);
-                        }
+                    if let Some(st) = cx.table(item, &key)
+                        && let Some(s) = short_service(&mut cx, st, &item.span, &key)
+                    {
+                        push_service(&mut cx, &mut config.services, s);
                     }
                     cx.service = None;
                 }
@@ -381,18 +381,18 @@ fn full_service(
 ) -> Option<Service> {
     let name_ok = check_name(cx, name, name_span, path);
     cx.unknown_keys(t, path, &SERVICE_KEYS);
-    if let Some(written) = cx.string(t, path, "name") {
-        if written != name {
-            let span = t
-                .get("name")
-                .map(|e| e.node.span.clone())
-                .unwrap_or_default();
-            cx.error(
-                &span,
-                &join(path, "name"),
-                format!("`name = {written:?}` differs from the table's name `{name}`"),
-            );
-        }
+    if let Some(written) = cx.string(t, path, "name")
+        && written != name
+    {
+        let span = t
+            .get("name")
+            .map(|e| e.node.span.clone())
+            .unwrap_or_default();
+        cx.error(
+            &span,
+            &join(path, "name"),
+            format!("`name = {written:?}` differs from the table's name `{name}`"),
+        );
     }
     let service_type = service_type(cx, t, path);
     let deployment = match t.get("deployment") {
@@ -840,13 +840,13 @@ fn orchestrator(cx: &mut Cx, node: &Node) -> OrchestratorSettings {
         return out;
     };
     cx.unknown_keys(t, "orchestrator", &["services"]);
-    if let Some(e) = t.get("services") {
-        if let Some(s) = cx.table(&e.node, "orchestrator.services") {
-            let path = "orchestrator.services";
-            cx.unknown_keys(s, path, &["auto_start_dependencies"]);
-            if let Some(b) = cx.boolean(s, path, "auto_start_dependencies") {
-                out.auto_start_dependencies = b;
-            }
+    if let Some(e) = t.get("services")
+        && let Some(s) = cx.table(&e.node, "orchestrator.services")
+    {
+        let path = "orchestrator.services";
+        cx.unknown_keys(s, path, &["auto_start_dependencies"]);
+        if let Some(b) = cx.boolean(s, path, "auto_start_dependencies") {
+            out.auto_start_dependencies = b;
         }
     }
     out
@@ -865,34 +865,34 @@ fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSettings {
             _ => dir,
         });
     }
-    if let Some(e) = t.get("grants") {
-        if let Some(g) = cx.table(&e.node, "plugins.grants") {
-            let mut grants = BTreeMap::new();
-            for entry in &g.entries {
-                let path = format!("plugins.grants.{}", entry.key);
-                let Some(gt) = cx.table(&entry.node, &path) else {
-                    continue;
-                };
-                cx.unknown_keys(gt, &path, &GRANT_KEYS);
-                grants.insert(
-                    entry.key.clone(),
-                    GrantSettings {
-                        network: cx.strings(gt, &path, "network"),
-                        commands: cx.strings(gt, &path, "commands"),
-                        paths: cx.strings(gt, &path, "paths"),
-                        unix_sockets: cx.strings(gt, &path, "unix_sockets"),
-                        env: cx.strings(gt, &path, "env"),
-                        memory_mb: cx
-                            .integer(gt, &path, "memory_mb", 1..65_537)
-                            .map(|n| n as u32),
-                        timeout_ms: cx
-                            .integer(gt, &path, "timeout_ms", 1..3_600_001)
-                            .map(|n| n as u64),
-                    },
-                );
-            }
-            out.grants = grants;
+    if let Some(e) = t.get("grants")
+        && let Some(g) = cx.table(&e.node, "plugins.grants")
+    {
+        let mut grants = BTreeMap::new();
+        for entry in &g.entries {
+            let path = format!("plugins.grants.{}", entry.key);
+            let Some(gt) = cx.table(&entry.node, &path) else {
+                continue;
+            };
+            cx.unknown_keys(gt, &path, &GRANT_KEYS);
+            grants.insert(
+                entry.key.clone(),
+                GrantSettings {
+                    network: cx.strings(gt, &path, "network"),
+                    commands: cx.strings(gt, &path, "commands"),
+                    paths: cx.strings(gt, &path, "paths"),
+                    unix_sockets: cx.strings(gt, &path, "unix_sockets"),
+                    env: cx.strings(gt, &path, "env"),
+                    memory_mb: cx
+                        .integer(gt, &path, "memory_mb", 1..65_537)
+                        .map(|n| n as u32),
+                    timeout_ms: cx
+                        .integer(gt, &path, "timeout_ms", 1..3_600_001)
+                        .map(|n| n as u64),
+                },
+            );
         }
+        out.grants = grants;
     }
     out
 }

@@ -245,10 +245,10 @@ impl Client {
         }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| ClientError::Transport(e.to_string()))?;
-            if let Some(data) = frame.data_ref() {
-                if !each(data) {
-                    break;
-                }
+            if let Some(data) = frame.data_ref()
+                && !each(data)
+            {
+                break;
             }
         }
         Ok(())

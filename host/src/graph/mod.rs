@@ -125,19 +125,20 @@ impl ServiceGraph {
                     );
                     continue;
                 }
-                if let Some(other) = config.service(&c.name) {
-                    if s.startup.auto_start && other.startup.auto_start {
-                        error(
-                            &mut diags,
-                            &s.name,
-                            &c.span,
-                            key,
-                            format!(
-                                "services `{}` and `{}` conflict but both have auto_start = true, so `platform start` could never start both",
-                                s.name, c.name
-                            ),
-                        );
-                    }
+                if let Some(other) = config.service(&c.name)
+                    && s.startup.auto_start
+                    && other.startup.auto_start
+                {
+                    error(
+                        &mut diags,
+                        &s.name,
+                        &c.span,
+                        key,
+                        format!(
+                            "services `{}` and `{}` conflict but both have auto_start = true, so `platform start` could never start both",
+                            s.name, c.name
+                        ),
+                    );
                 }
                 let pair = ordered(&s.name, &c.name);
                 if !conflicts.contains(&pair) {

@@ -151,12 +151,11 @@ impl StateDir {
             if let Ok(rd) = fs::read_dir(dir) {
                 for e in rd.flatten() {
                     let p = e.path();
-                    if p.extension().is_some_and(|x| x == ext) {
-                        if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                            if !names.iter().any(|n| n == stem) {
-                                names.push(stem.to_string());
-                            }
-                        }
+                    if p.extension().is_some_and(|x| x == ext)
+                        && let Some(stem) = p.file_stem().and_then(|s| s.to_str())
+                        && !names.iter().any(|n| n == stem)
+                    {
+                        names.push(stem.to_string());
                     }
                 }
             }
