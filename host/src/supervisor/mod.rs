@@ -24,7 +24,7 @@ use crate::graph::ServiceGraph;
 use crate::health::{CheckReport, Checker, HealthState};
 use crate::state::StateDir;
 
-pub use files::{FilesReady, ServiceFiles};
+pub use files::ServiceFiles;
 pub use logs::{Rotation, tail};
 pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
 pub use preflight::{Preflight, PreflightCheck};
