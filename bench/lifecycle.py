@@ -7,6 +7,11 @@ With the release build and real processes on this machine:
      wall time of `keel platform start` from a cold daemon (daemon start included) until it
      returns, which is when all 20 are healthy. Median of N rounds, after one uncounted
      round that fills the plugin compile cache (bench-only, under target/) when it is cold.
+     Beside it, the machine's floor for the same DAG: the bench itself starting the same 20
+     listeners level by level (posix_spawn, then a connect attempt to each every 0.2 ms), an
+     orchestrator with nothing to start up and no health checks of its own to run. What the
+     machine takes to start processes (and to wake a sleeping one) is in both numbers; what
+     Keel adds is the difference.
   2. N services (100, then 1000) with tcp checks every 1 s through the plugins: the daemon's
      CPU (% of one core) and RSS while it checks them all, once they are healthy.
 
@@ -17,6 +22,7 @@ Build first: cargo build --release -p keel -p keel-e2e
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -98,6 +104,36 @@ def dag(rounds):
     return samples[0], samples[1:]
 
 
+def floor(rounds):
+    """The DAG's floor on this machine (see the module docs): ms until all 20 accept."""
+    samples = []
+    devnull = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
+    for r in range(rounds):
+        # Other ports than Keel's rounds use, and new ones each round: no TIME_WAIT in the way.
+        base = 30000 + (r % 50) * 50
+        pids = []
+        t0 = time.perf_counter()
+        try:
+            for level in range(4):
+                ports = [base + level * 10 + j for j in range(5)]
+                for port in ports:
+                    pids.append(os.posix_spawn(LISTENER, [LISTENER, str(port), "100"], os.environ,
+                                               file_actions=devnull))
+                waiting = set(ports)
+                while waiting:
+                    for port in list(waiting):
+                        with socket.socket() as s:
+                            if s.connect_ex(("127.0.0.1", port)) == 0:
+                                waiting.discard(port)
+                    time.sleep(0.0002)
+            samples.append((time.perf_counter() - t0) * 1000)
+        finally:
+            for pid in pids:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+    return samples
+
+
 def checking(count, seconds):
     text = "".join(service(f"s{i:04}", 20000 + i) for i in range(count))
     p = Platform(text)
@@ -129,11 +165,17 @@ def main():
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: cargo build --release -p keel -p keel-e2e")
     first, s = dag(a.rounds)
+    f = floor(a.rounds)
     print(f"20-service DAG, 4 levels, listening 100 ms after start, tcp checks interval 1 s: "
           f"`platform start` from a cold daemon until all healthy, {len(s)} rounds: "
           f"median {statistics.median(s):.0f} ms, min {min(s):.0f} ms, max {max(s):.0f} ms "
           f"(an uncounted first round, which compiles the plugins if the cache is cold: "
           f"{first:.0f} ms)")
+    print(f"  this machine's floor for that DAG (the bench starting the listeners itself, "
+          f"polling every 0.2 ms), {len(f)} rounds: median {statistics.median(f):.0f} ms, "
+          f"min {min(f):.0f} ms, max {max(f):.0f} ms; Keel adds "
+          f"{statistics.median(s) - statistics.median(f):.0f} ms (medians), its daemon's "
+          f"start-up included")
     for count in [int(c) for c in a.counts.split(",") if c]:
         up, cpu, rss = checking(count, a.seconds)
         per_check = cpu / 100 / count * 1e6

@@ -1,5 +1,13 @@
 use std::process::ExitCode;
 
+/// mimalloc rather than glibc's malloc: a health check allocates and frees a plugin's store,
+/// WASI context and buffers, and with glibc that cost the daemon about a third more CPU at
+/// steady state (100 services checked every second: 1.7% against 1.1% of a core in user
+/// time on the same machine), much of it in `malloc_consolidate` and `free`. Transparent huge
+/// pages stay off (`no_thp`): with them its arenas cost 20 MB more RSS at 100 services.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Before any thread starts: see its documentation.
     keel_plugin_host::quiet_library_backtraces();

@@ -62,12 +62,6 @@ fn foreground(
     let state = cx.state_dir()?;
     let config = crate::config::load(&config_path)?;
     daemon::fds::prepare(config.services.len());
-    // glibc gives each thread that allocates its own 64 MiB heap arena; a long-running daemon
-    // with a blocking pool ends up with fragmented arenas worth megabytes of RSS. Two suffice.
-    // SAFETY: called before any other thread of this process exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
