@@ -22,15 +22,14 @@ Build first: cargo build --release -p keel -p keel-e2e
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-# The same /proc readings as the supervisor bench.
-from supervisor import cpu_ticks, rss_kib
+# The same /proc readings and port probe as the supervisor bench.
+from supervisor import answers, cpu_ticks, rss_kib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -121,10 +120,7 @@ def floor(rounds):
                                                file_actions=devnull))
                 waiting = set(ports)
                 while waiting:
-                    for port in list(waiting):
-                        with socket.socket() as s:
-                            if s.connect_ex(("127.0.0.1", port)) == 0:
-                                waiting.discard(port)
+                    waiting = {port for port in waiting if not answers(port)}
                     time.sleep(0.0002)
             samples.append((time.perf_counter() - t0) * 1000)
         finally:
