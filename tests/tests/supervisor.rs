@@ -453,6 +453,7 @@ fn output_is_logged_with_timestamps_and_can_be_followed() {
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     follow.kill().unwrap();
+    let _ = follow.wait();
     assert!(seen.contains("[stdout] out-two"), "{seen}");
 
     // Four lines: Keel's "started" note and the three of the service (whose first output may
@@ -537,4 +538,66 @@ fn the_tcp_listener_is_off_by_default_and_needs_the_bearer_token() {
     assert!(body.contains("\"name\":\"app\""), "{body}");
     let _ = p.keel(&["daemon", "stop"]);
     let _ = daemon.wait();
+}
+
+/// The daemon listens before it loads its plugins; one that then fails (here: an address-space
+/// limit too small for the plugin engine) must not leave the command that started it waiting.
+#[test]
+fn a_daemon_that_fails_to_load_its_plugins_is_reported_by_the_command_that_started_it() {
+    let p = Platform::new(&svc("app", "sleep 310", &marker("noplugins"), ""));
+    let keel = p.cmd();
+    let mut limited = std::process::Command::new("/bin/sh");
+    limited
+        .arg("-c")
+        .arg("ulimit -v 300000 && exec \"$0\" \"$@\"")
+        .arg(keel.get_program())
+        .args(keel.get_args())
+        .current_dir(p.dir.path());
+    for (k, v) in keel.get_envs() {
+        match v {
+            Some(v) => limited.env(k, v),
+            None => limited.env_remove(k),
+        };
+    }
+    let mut cli = limited
+        .args(["platform", "start"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = cli.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = cli.kill();
+            let _ = cli.wait();
+            panic!("`platform start` still waits 15 s after its daemon failed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    cli.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the daemon exited at start") && stderr.contains("daemon.log"),
+        "{stderr}"
+    );
+    assert!(
+        p.daemon_log().contains("Cannot allocate memory"),
+        "{}",
+        p.daemon_log()
+    );
+    assert!(
+        !p.state.join("keel.sock").exists(),
+        "the failed daemon left its socket"
+    );
+    // Nothing is left behind that a later command would trip on.
+    let run = p.keel(&["platform", "start"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
 }

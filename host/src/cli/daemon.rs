@@ -20,6 +20,9 @@ pub struct DaemonArgs {
     /// `Authorization: Bearer $KEEL_API_TOKEN`
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    /// Leave the caller's session (setsid) first: for the daemon a client starts
+    #[arg(long, hide = true)]
+    detach: bool,
     #[command(subcommand)]
     command: Option<DaemonCommand>,
 }
@@ -34,7 +37,16 @@ enum DaemonCommand {
 
 pub fn run(cx: &Context, args: DaemonArgs) -> Result<Exit, Failure> {
     match args.command {
-        None => foreground(cx, args.no_start, args.listen),
+        None => {
+            if args.detach {
+                // No controlling terminal and no process group of the caller's: a hangup or a
+                // Ctrl-C in the shell that ran the client does not reach the daemon.
+                nix::unistd::setsid().map_err(|e| {
+                    Failure::new(Exit::Failed, format!("cannot start a new session: {e}"))
+                })?;
+            }
+            foreground(cx, args.no_start, args.listen)
+        }
         Some(DaemonCommand::Stop) => stop(cx),
         Some(DaemonCommand::Status) => status(cx),
     }

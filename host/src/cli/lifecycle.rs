@@ -47,12 +47,14 @@ pub fn start_with_progress(
     let result = block_on(async {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
         let mut ready_tx = Some(ready_tx);
+        let subscribed = std::cell::Cell::new(false);
         // States only: the progress lines follow transitions, not every check's answer.
         let events = client.stream("/api/v1/events?events=changed", |chunk| {
             progress.feed(chunk);
             if progress.seen_snapshot
                 && let Some(tx) = ready_tx.take()
             {
+                subscribed.set(true);
                 let _ = tx.send(());
             }
             true
@@ -67,7 +69,15 @@ pub fn start_with_progress(
         tokio::pin!(request);
         tokio::select! {
             r = &mut request => r,
-            _ = events => request.await,
+            ended = events => match ended {
+                // Nothing was asked yet (the request waits for the subscription), so nothing
+                // was started: say why the stream failed (the daemon failed its start, say).
+                Err(e) if !subscribed.get() => Err(e),
+                Ok(()) if !subscribed.get() => Err(ClientError::Transport(
+                    "the daemon closed the event stream before it showed any state".into(),
+                )),
+                _ => request.await,
+            },
         }
     });
     match result {

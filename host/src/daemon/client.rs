@@ -41,6 +41,9 @@ pub struct Client {
     /// Set once [`Client::ensure_daemon`] has run: a request whose connect then finds no
     /// daemon (it died between that check and the request) starts one and connects again.
     autostart: std::sync::OnceLock<StateDir>,
+    /// The daemon this client started, while it may still fail its start: it listens before
+    /// it has loaded the plugins, so a failure there shows as a connection that it closes.
+    started: std::sync::Mutex<Option<std::process::Child>>,
 }
 
 impl Client {
@@ -49,6 +52,7 @@ impl Client {
             socket: state.socket(),
             config: std::path::absolute(config).unwrap_or_else(|_| config.to_path_buf()),
             autostart: std::sync::OnceLock::new(),
+            started: std::sync::Mutex::new(None),
         }
     }
 
@@ -57,8 +61,10 @@ impl Client {
         UnixStream::connect(&self.socket).await.is_ok()
     }
 
-    /// Starts `keel daemon --no-start` in the background (its own session, output to
-    /// `logs/daemon.log`) unless one runs, and waits for its socket.
+    /// Starts `keel daemon --no-start --detach` in the background (it makes its own session;
+    /// output to `logs/daemon.log`) unless one runs, and waits for its socket. Without a
+    /// `pre_exec` hook std spawns it through `posix_spawn`, which does not copy this process
+    /// as a fork does.
     pub async fn ensure_daemon(&self, state: &StateDir) -> Result<(), ClientError> {
         let _ = self.autostart.set(state.clone());
         if self.is_running().await {
@@ -78,33 +84,24 @@ impl Client {
             .arg(&self.config)
             .arg("--state-dir")
             .arg(state.root())
-            .args(["daemon", "--no-start"])
+            .args(["daemon", "--no-start", "--detach"])
             .stdin(Stdio::null())
             .stdout(
                 log.try_clone()
                     .map_err(|e| ClientError::Transport(e.to_string()))?,
             )
             .stderr(log);
-        // SAFETY: setsid(2) is async-signal-safe.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
-                nix::unistd::setsid()?;
-                Ok(())
-            });
-        }
         let mut child = cmd
             .spawn()
             .map_err(|e| ClientError::Transport(format!("cannot start the daemon: {e}")))?;
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if self.is_running().await {
+                *self.started.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
                 return Ok(());
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(ClientError::Transport(format!(
-                    "the daemon exited at start ({status}); see {}",
-                    state.daemon_log().display()
-                )));
+                return Err(exited_at_start(status, state));
             }
             // Finer than a runtime timer (which rounds up to a millisecond): the CLI has
             // nothing else to do, and a connect attempt costs microseconds.
@@ -145,7 +142,7 @@ impl Client {
         })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
+            .map_err(|e| self.transport(e))?;
         tokio::spawn(conn);
         let bytes = body
             .map(|b| serde_json::to_vec(b).expect("serializable"))
@@ -161,7 +158,25 @@ impl Client {
         sender
             .send_request(req)
             .await
-            .map_err(|e| ClientError::Transport(e.to_string()))
+            .map_err(|e| self.transport(e))
+    }
+
+    /// A request that failed on its way: when it went to a daemon this client has just
+    /// started and that daemon has exited (it failed its start), that is what is said.
+    fn transport(&self, e: impl std::fmt::Display) -> ClientError {
+        let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(child), Some(state)) = (started.as_mut(), self.autostart.get()) {
+            // It closed the connection because it is exiting; give it a moment to be gone.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(Some(status)) => return exited_at_start(status, state),
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(_) => break,
+                }
+            }
+        }
+        ClientError::Transport(e.to_string())
     }
 
     /// Sends a request and returns the envelope's `data`.
@@ -253,6 +268,13 @@ impl Client {
         }
         Ok(())
     }
+}
+
+fn exited_at_start(status: std::process::ExitStatus, state: &StateDir) -> ClientError {
+    ClientError::Transport(format!(
+        "the daemon exited at start ({status}); see {}",
+        state.daemon_log().display()
+    ))
 }
 
 /// Whether a connect failed because no daemon listens (no socket file, or nobody behind it).

@@ -77,6 +77,11 @@ pub async fn run(
         )
     })?;
     let _lock = lock(&opts.state)?;
+    // Listening before anything else: a client's connect and first request wait in the
+    // socket's queue while the plugins load and the supervisor starts (a few milliseconds
+    // that they would otherwise add), and are answered as soon as the API serves. A daemon
+    // that fails from here on removes the socket file, and its queued clients see it exit.
+    let mut socket = SocketFile::bind(opts.state.socket())?;
     let config = Arc::new(opts.config);
     let graph =
         Arc::new(
@@ -102,12 +107,7 @@ pub async fn run(
     )
     .await;
 
-    let socket = opts.state.socket();
-    // We hold the lock, so a socket file left here is a dead daemon's.
-    let _ = std::fs::remove_file(&socket);
-    let listener =
-        UnixListener::bind(&socket).with_context(|| format!("cannot bind {}", socket.display()))?;
-    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))?;
+    let listener = socket.take_listener();
     let shutdown = Arc::new(Notify::new());
     let state = api::ApiState {
         supervisor: supervisor.clone(),
@@ -139,7 +139,7 @@ pub async fn run(
     });
     tracing::info!(
         config = %config.path.display(),
-        socket = %socket.display(),
+        socket = %socket.path.display(),
         "keel daemon ready ({} services)",
         config.services.len()
     );
@@ -174,8 +174,40 @@ pub async fn run(
     if let Some(t) = tcp_server {
         t.abort();
     }
-    let _ = std::fs::remove_file(&socket);
+    drop(socket);
     Ok(())
+}
+
+/// The control socket: bound at start, its file removed when the daemon returns, whether it
+/// stopped or failed to start.
+struct SocketFile {
+    path: std::path::PathBuf,
+    listener: Option<UnixListener>,
+}
+
+impl SocketFile {
+    fn bind(path: std::path::PathBuf) -> anyhow::Result<Self> {
+        // We hold the lock, so a socket file left here is a dead daemon's.
+        let _ = std::fs::remove_file(&path);
+        let listener =
+            UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
+        let socket = SocketFile {
+            path,
+            listener: Some(listener),
+        };
+        std::fs::set_permissions(&socket.path, std::fs::Permissions::from_mode(0o600))?;
+        Ok(socket)
+    }
+
+    fn take_listener(&mut self) -> UnixListener {
+        self.listener.take().expect("taken once")
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// Accepts only connections from processes of this daemon's own user.

@@ -1,7 +1,7 @@
 //! What each service needs in the state directory before it can run: its two output FIFOs and
 //! its log file. Creating them costs a journaled create each (0.1–0.3 ms apiece on this
 //! kind of VM, three per service), so a daemon does not wait for all of them before it
-//! serves: one thread of the blocking pool creates them in start order (the services that
+//! serves: a thread of its own creates them in start order (the services that
 //! start first are ready first), and each service waits only for its own, when it first
 //! launches a process or opens its log.
 
@@ -15,6 +15,9 @@ use crate::graph::ServiceGraph;
 use crate::state::StateDir;
 
 type Outcome = Option<Result<(), Arc<str>>>;
+
+/// The nice value of the thread that creates the files.
+const FILES_NICE: libc::c_int = 5;
 
 /// One service's files: being created, created, or not creatable (with why).
 #[derive(Clone)]
@@ -37,7 +40,7 @@ pub struct ServiceFiles {
 
 impl ServiceFiles {
     /// Starts creating, where missing, the FIFOs and log file of each service of `graph`
-    /// (every service of its config), in start order. Must be called within a tokio runtime.
+    /// (every service of its config), in start order.
     pub fn prepare(graph: &ServiceGraph, state: &StateDir) -> Self {
         let mut ready = HashMap::new();
         let mut senders = Vec::new();
@@ -47,7 +50,7 @@ impl ServiceFiles {
             senders.push((name.to_string(), tx));
         }
         let state = state.clone();
-        tokio::task::spawn_blocking(move || {
+        let work = move || {
             for (name, tx) in senders {
                 let outcome = create(&state, &name).map_err(|e| {
                     tracing::error!(service = %name, "{e}");
@@ -55,7 +58,20 @@ impl ServiceFiles {
                 });
                 tx.send_replace(Some(outcome));
             }
-        });
+        };
+        // A thread of its own, at a lower priority: at start it runs beside the plugins'
+        // loading, which every service waits for, while only the first services wait for
+        // their files (a nice value cannot be raised again, so not a pool thread).
+        let spawned = std::thread::Builder::new()
+            .name("keel-files".into())
+            .spawn(move || {
+                // SAFETY: PRIO_PROCESS with 0 applies to the calling thread only on Linux.
+                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, FILES_NICE) };
+                work()
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the thread that prepares the state directory: {e}");
+        }
         Self { ready }
     }
 
