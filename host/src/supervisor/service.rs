@@ -203,8 +203,8 @@ impl Machine {
         self.announce(status);
     }
 
-    /// Moves to `status` without saving it: for a passing state whose saving (an fsync) would
-    /// only delay what comes next. A daemon that dies meanwhile finds the previous record.
+    /// Moves to `status` without saving it: for a passing state whose saving (a file written
+    /// and renamed) would only delay what comes next. A daemon that dies meanwhile finds the previous record.
     fn announce(&mut self, status: Status) {
         self.status = status;
         let snap = self.snapshot();
@@ -225,7 +225,7 @@ impl Machine {
     }
 
     /// Saves the record if it differs from what was saved last. The writing (temp file,
-    /// fsync, rename) runs on the blocking pool: the service waits for it, the runtime's
+    /// rename; see `state::atomic_write`) runs on the blocking pool: the service waits for it, the runtime's
     /// workers do not, so services starting together save in parallel.
     async fn persist(&mut self) {
         self.record.process = self.running.as_ref().map(|r| r.id);
