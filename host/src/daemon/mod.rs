@@ -81,7 +81,7 @@ pub async fn run(
     // socket's queue while the plugins load and the supervisor starts (a few milliseconds
     // that they would otherwise add), and are answered as soon as the API serves. A daemon
     // that fails from here on removes the socket file, and its queued clients see it exit.
-    let mut socket = SocketFile::bind(opts.state.socket())?;
+    let (socket, listener) = SocketFile::bind(opts.state.socket())?;
     let config = Arc::new(opts.config);
     let graph =
         Arc::new(
@@ -107,7 +107,6 @@ pub async fn run(
     )
     .await;
 
-    let listener = socket.take_listener();
     let shutdown = Arc::new(Notify::new());
     let state = api::ApiState {
         supervisor: supervisor.clone(),
@@ -139,7 +138,7 @@ pub async fn run(
     });
     tracing::info!(
         config = %config.path.display(),
-        socket = %socket.path.display(),
+        socket = %socket.0.display(),
         "keel daemon ready ({} services)",
         config.services.len()
     );
@@ -178,35 +177,25 @@ pub async fn run(
     Ok(())
 }
 
-/// The control socket: bound at start, its file removed when the daemon returns, whether it
-/// stopped or failed to start.
-struct SocketFile {
-    path: std::path::PathBuf,
-    listener: Option<UnixListener>,
-}
+/// The control socket's file, removed when the daemon returns, whether it stopped or failed
+/// to start.
+struct SocketFile(std::path::PathBuf);
 
 impl SocketFile {
-    fn bind(path: std::path::PathBuf) -> anyhow::Result<Self> {
+    fn bind(path: std::path::PathBuf) -> anyhow::Result<(Self, UnixListener)> {
         // We hold the lock, so a socket file left here is a dead daemon's.
         let _ = std::fs::remove_file(&path);
         let listener =
             UnixListener::bind(&path).with_context(|| format!("cannot bind {}", path.display()))?;
-        let socket = SocketFile {
-            path,
-            listener: Some(listener),
-        };
-        std::fs::set_permissions(&socket.path, std::fs::Permissions::from_mode(0o600))?;
-        Ok(socket)
-    }
-
-    fn take_listener(&mut self) -> UnixListener {
-        self.listener.take().expect("taken once")
+        let file = SocketFile(path);
+        std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(0o600))?;
+        Ok((file, listener))
     }
 }
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -50,15 +50,6 @@ impl ServiceFiles {
             senders.push((name.to_string(), tx));
         }
         let state = state.clone();
-        let work = move || {
-            for (name, tx) in senders {
-                let outcome = create(&state, &name).map_err(|e| {
-                    tracing::error!(service = %name, "{e}");
-                    Arc::<str>::from(e)
-                });
-                tx.send_replace(Some(outcome));
-            }
-        };
         // A thread of its own, at a lower priority: at start it runs beside the plugins'
         // loading, which every service waits for, while only the first services wait for
         // their files (a nice value cannot be raised again, so not a pool thread).
@@ -67,7 +58,13 @@ impl ServiceFiles {
             .spawn(move || {
                 // SAFETY: PRIO_PROCESS with 0 applies to the calling thread only on Linux.
                 unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, FILES_NICE) };
-                work()
+                for (name, tx) in senders {
+                    let outcome = create(&state, &name).map_err(|e| {
+                        tracing::error!(service = %name, "{e}");
+                        Arc::<str>::from(e)
+                    });
+                    tx.send_replace(Some(outcome));
+                }
             });
         if let Err(e) = spawned {
             tracing::error!("cannot start the thread that prepares the state directory: {e}");
