@@ -6,66 +6,14 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use serde::Serialize;
+pub use keel_api::{CheckReport, Health, HealthState};
 
 use crate::config::Service;
-
-/// One run of a service's health check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CheckReport {
-    pub healthy: bool,
-    pub message: String,
-    /// How long the check took, as the host measured it.
-    pub duration_ms: u64,
-    /// Unix time (ms) the check finished.
-    pub at_ms: u64,
-}
 
 /// Runs a service's configured health check once: the boundary to the check plugins.
 pub trait Checker: Send + Sync {
     /// `None` when the service has no health check.
     fn check<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Option<CheckReport>>;
-}
-
-/// A running service's health, as its checks have shown it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HealthState {
-    /// In its start period and not yet healthy: failures do not count yet.
-    Starting,
-    Healthy,
-    /// `retries` consecutive failures.
-    Unhealthy,
-}
-
-impl HealthState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthState::Starting => "starting",
-            HealthState::Healthy => "healthy",
-            HealthState::Unhealthy => "unhealthy",
-        }
-    }
-}
-
-/// What a service's snapshot says about its health while it runs and has a check.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Health {
-    pub state: HealthState,
-    /// Consecutive failures that counted (outside the start period).
-    pub failures: u32,
-    /// The last check's answer, if one ran for the current process.
-    pub last: Option<CheckReport>,
-}
-
-impl Health {
-    pub fn starting() -> Self {
-        Self {
-            state: HealthState::Starting,
-            failures: 0,
-            last: None,
-        }
-    }
 }
 
 /// A starting service is polled every this-many-th of the time it has been starting...

@@ -8,3 +8,4 @@ pub mod health;
 pub mod plugins;
 pub mod state;
 pub mod supervisor;
+pub mod view;

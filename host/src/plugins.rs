@@ -18,9 +18,11 @@ use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
 use crate::health::{CheckReport, Checker};
 use crate::state::StateDir;
 use crate::state::now_ms;
-use crate::supervisor::{Deployer, LaunchSpec, PreflightCheck, process::parse_signal};
+use crate::supervisor::{CheckKind, Deployer, LaunchSpec, PreflightCheck, process::parse_signal};
 
-pub use keel_plugin_host::{CheckOutcome, PluginError, PluginKind, PluginSource, PluginSummary};
+pub use keel_plugin_host::{
+    CheckOutcome, PluginDescription, PluginError, PluginKind, PluginSource, PluginSummary,
+};
 
 /// The plugin host for a config: the bundled plugins its services name (as deployment modes
 /// and check types), the third-party directory (`[plugins] dir`, else `<state>/plugins`),
@@ -183,6 +185,96 @@ pub fn locate_problem(
     }
 }
 
+/// Every problem the plugins find in a config, located in the file: each deployment's
+/// settings (and, when they are valid, its pre-flight), each check's settings, and whether a
+/// check's grant covers what it needs.
+pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<Diagnostic>> {
+    let host = host(config, state).await?;
+    let mut out = Vec::new();
+    for s in &config.services {
+        let info = service_info(config, s);
+        let table = &s.deployment.settings;
+        let settings = settings(table);
+        let whole = |message: String| locate_problem(config, &s.name, table, "", &message);
+        match host.validate_mode(&s.deployment.mode, &settings).await {
+            Err(e) => out.push(whole(e.to_string())),
+            Ok(problems) if !problems.is_empty() => out.extend(
+                problems
+                    .iter()
+                    .map(|p| locate_problem(config, &s.name, table, &p.key, &p.message)),
+            ),
+            Ok(_) => match host.preflight(&s.deployment.mode, &info, &settings).await {
+                Err(e) => out.push(whole(e.to_string())),
+                Ok(reply) => out.extend(
+                    reply
+                        .value
+                        .iter()
+                        .filter(|f| !f.ok)
+                        .map(|f| whole(f.message.clone())),
+                ),
+            },
+        }
+        if let Some(check) = &s.health_check {
+            let settings = self::settings(&check.settings);
+            let at = |key: &str, message: &str| {
+                locate_problem(config, &s.name, &check.settings, key, message)
+            };
+            match host.validate_check(&check.check_type, &settings).await {
+                Err(e) => out.push(at("", &e.to_string())),
+                Ok(problems) => out.extend(problems.iter().map(|p| at(&p.key, &p.message))),
+            }
+            if let Err(e @ PluginError::Denied { .. }) =
+                host.authorize(&check.check_type, &settings, &info).await
+            {
+                out.push(at("", &e.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Health checks run in this process, for a CLI without a daemon (so they work for services
+/// running outside Keel too); the plugin host is made at the first check.
+pub struct LocalChecks<'a> {
+    config: &'a Config,
+    state: StateDir,
+    host: Option<PluginHost>,
+}
+
+impl<'a> LocalChecks<'a> {
+    pub fn new(config: &'a Config, state: StateDir) -> Self {
+        Self {
+            config,
+            state,
+            host: None,
+        }
+    }
+
+    /// Runs `service`'s check once; `Err` when no plugin host can be made, `Ok(Err)` when
+    /// the check itself failed to run. `None` for a service without a check.
+    pub async fn check(
+        &mut self,
+        service: &Service,
+    ) -> anyhow::Result<Option<Result<CheckOutcome, PluginError>>> {
+        let Some(check) = &service.health_check else {
+            return Ok(None);
+        };
+        if self.host.is_none() {
+            self.host = Some(host(self.config, &self.state).await?);
+        }
+        let host = self.host.as_ref().expect("just made");
+        let outcome = host
+            .check(
+                &check.check_type,
+                &service_info(self.config, service),
+                &settings(&check.settings),
+                check.timeout,
+            )
+            .await;
+        Ok(Some(outcome))
+    }
+}
+
 /// What the supervisor needs of plugins: deployment through the mode's plugin (`start`
 /// answers with a launch spec that the supervisor spawns and watches, `preflight` with the
 /// prerequisites) and health checks through the check type's plugin.
@@ -310,13 +402,13 @@ impl Deployer for Plugins {
                     .value
                     .into_iter()
                     .map(|f| PreflightCheck {
-                        kind: "prerequisites",
+                        kind: CheckKind::Prerequisites,
                         ok: f.ok,
                         message: f.message,
                     })
                     .collect(),
                 Err(e) => vec![PreflightCheck {
-                    kind: "prerequisites",
+                    kind: CheckKind::Prerequisites,
                     ok: false,
                     message: format!("deployment plugin `{mode}`: {e}"),
                 }],

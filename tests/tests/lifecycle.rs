@@ -191,6 +191,16 @@ fn stopping_a_dependency_is_refused_while_dependents_run_unless_forced() {
         r.stdout,
         "❌ Cannot stop db:\nDependent services running: app\nUse --force to stop anyway\n"
     );
+    // Scripts get the dependents as data, not only inside the message.
+    let r = p.keel(&["services", "stop", "db", "--json"]);
+    assert_eq!(r.code, 1);
+    let v = r.json();
+    assert_eq!(v["success"], false);
+    assert_eq!(v["error"]["details"]["service"], "db");
+    assert_eq!(
+        v["error"]["details"]["dependents"],
+        serde_json::json!(["app"])
+    );
     assert_eq!(p.status("db")["status"], "running");
     let r = p.keel(&["services", "stop", "db", "--force"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
@@ -420,4 +430,64 @@ fn the_event_stream_carries_check_answers_unless_asked_for_changes_only() {
     };
     assert_eq!(status, "400", "{body}");
     assert!(body.contains("unknown event kind `nope`"), "{body}");
+}
+
+/// `keel daemon status` and `keel daemon stop` need only the state directory: run where no
+/// services.toml is found and without `--config`, they find the daemon, say which config it
+/// serves, and stop it with its services.
+#[test]
+fn the_daemon_is_asked_about_and_stopped_without_its_config() {
+    let p = Platform::new(
+        r#"
+[services.idle]
+[services.idle.deployment]
+mode = "binary"
+[services.idle.deployment.binary]
+binary_path = "/bin/sh"
+args = ["-c", "exec sleep 317"]
+"#,
+    );
+    let r = p.keel(&["services", "start", "idle"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let service_pid = p.status("idle")["pid"].as_i64().expect("a pid");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let state = p.state.to_str().unwrap();
+    let daemon = |args: &[&str]| -> keel_e2e::Run {
+        keel_e2e::keel()
+            .args(["--state-dir", state, "daemon"])
+            .args(args)
+            .current_dir(elsewhere.path())
+            .output()
+            .expect("running keel")
+            .into()
+    };
+
+    let r = daemon(&["status", "--json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v = r.json();
+    assert_eq!(v["data"]["running"], true);
+    assert_eq!(
+        v["data"]["daemon"]["config"].as_str(),
+        Some(std::path::absolute(&p.config).unwrap().to_str().unwrap())
+    );
+    let r = daemon(&["status"]);
+    assert!(r.stdout.contains("Daemon: running"), "{}", r.stdout);
+
+    let r = daemon(&["stop"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Stopped the daemon"), "{}", r.stdout);
+    let gone = Instant::now() + Duration::from_secs(5);
+    while std::path::Path::new(&format!("/proc/{service_pid}")).exists() {
+        let zombie = std::fs::read_to_string(format!("/proc/{service_pid}/stat"))
+            .is_ok_and(|s| s.contains(") Z "));
+        if zombie {
+            break;
+        }
+        assert!(Instant::now() < gone, "the service outlived `daemon stop`");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let r = daemon(&["status"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("Daemon: not running"), "{}", r.stdout);
 }

@@ -3,10 +3,12 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use serde_json::json;
+use keel_api::DaemonInfo;
+use keel_api::endpoint::{GetDaemon, ShutDown};
+use serde::Serialize;
 
-use super::output::json_ok;
-use super::{Context, Exit, Failure, block_on};
+use super::context::{Context, Exit, Failure, block_on};
+use super::report::{Report, Said, emit};
 use crate::daemon::{self, DaemonOptions};
 use crate::plugins::{self, Plugins};
 
@@ -47,8 +49,8 @@ pub fn run(cx: &Context, args: DaemonArgs) -> Result<Exit, Failure> {
             }
             foreground(cx, args.no_start, args.listen)
         }
-        Some(DaemonCommand::Stop) => stop(cx),
-        Some(DaemonCommand::Status) => status(cx),
+        Some(DaemonCommand::Stop) => stop(cx).map(|r| emit(cx.json, &r)),
+        Some(DaemonCommand::Status) => status(cx).map(|r| emit(cx.json, &r)),
     }
 }
 
@@ -101,55 +103,79 @@ fn foreground(
     })
     .map_err(|e| match e.downcast::<crate::config::ConfigError>() {
         Ok(c) => Failure::from(c),
-        Err(e) => Failure::new(Exit::Failed, format!("{e:#}")),
+        Err(e) => Failure::other(e),
     })?;
     Ok(Exit::Ok)
 }
 
-fn stop(cx: &Context) -> Result<Exit, Failure> {
-    let (client, state) = cx.client()?;
-    let result = block_on(async {
+#[derive(Serialize)]
+struct DaemonStopped {
+    stopped: bool,
+}
+
+/// `daemon stop`: needs no config, only the state directory.
+fn stop(cx: &Context) -> Result<Said<DaemonStopped>, Failure> {
+    let (client, state) = cx.daemon_client()?;
+    let stopped = block_on(async {
         if !client.is_running().await {
             return Ok(false);
         }
-        client.call("POST", "/api/v1/daemon/shutdown", None).await?;
+        client.call(&ShutDown).await?;
         // Done when the socket is gone (every service stopped first).
         while client.is_running().await {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         Ok::<_, Failure>(true)
     })?;
-    if cx.json {
-        json_ok(&json!({ "stopped": result }));
-    } else if result {
-        println!("✅ Stopped the daemon of {}", state.root().display());
+    let root = state.root().display();
+    let text = if stopped {
+        format!("✅ Stopped the daemon of {root}\n")
     } else {
-        println!("No daemon runs for {}", state.root().display());
-    }
-    Ok(Exit::Ok)
+        format!("No daemon runs for {root}\n")
+    };
+    Ok(Said::new(DaemonStopped { stopped }, text))
 }
 
-fn status(cx: &Context) -> Result<Exit, Failure> {
-    let (client, state) = cx.client()?;
-    let info = block_on(async {
+/// `daemon status`.
+#[derive(Serialize)]
+struct DaemonStatus {
+    running: bool,
+    daemon: Option<DaemonInfo>,
+    #[serde(skip)]
+    state_dir: std::path::PathBuf,
+}
+
+impl Report for DaemonStatus {
+    fn text(&self) -> String {
+        let root = self.state_dir.display();
+        match &self.daemon {
+            Some(i) => format!(
+                "Daemon: running (pid {})\nConfig: {}\nState directory: {root}\n",
+                i.pid,
+                i.config.display()
+            ),
+            None => format!("Daemon: not running ({root})\n"),
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        if self.running { Exit::Ok } else { Exit::Failed }
+    }
+}
+
+/// `daemon status`: needs no config, only the state directory.
+fn status(cx: &Context) -> Result<DaemonStatus, Failure> {
+    let (client, state) = cx.daemon_client()?;
+    let daemon = block_on(async {
         if client.is_running().await {
-            client.call("GET", "/api/v1/daemon", None).await.map(Some)
+            client.call(&GetDaemon).await.map(Some)
         } else {
             Ok(None)
         }
     })?;
-    if cx.json {
-        json_ok(&json!({ "running": info.is_some(), "daemon": info }));
-    } else if let Some(i) = &info {
-        println!("Daemon: running (pid {})", i["pid"]);
-        println!("Config: {}", i["config"].as_str().unwrap_or_default());
-        println!("State directory: {}", state.root().display());
-    } else {
-        println!("Daemon: not running ({})", state.root().display());
-    }
-    Ok(if info.is_some() {
-        Exit::Ok
-    } else {
-        Exit::Failed
+    Ok(DaemonStatus {
+        running: daemon.is_some(),
+        daemon,
+        state_dir: state.root().to_path_buf(),
     })
 }

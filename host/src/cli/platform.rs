@@ -1,10 +1,18 @@
 //! `keel platform …`.
 
-use clap::Subcommand;
-use serde_json::json;
+use std::fmt::Write;
 
-use super::output::{BOLD, DIM, GREEN, json_ok, styled};
-use super::{Context, Exit, Failure, block_on};
+use clap::Subcommand;
+use keel_api::endpoint::{ListServices, PlatformBody, PlatformStart, PlatformStatus, PlatformStop};
+use keel_api::{ServiceView, Snapshot, Status};
+use serde::Serialize;
+
+use super::context::{Context, Exit, Failure, block_on};
+use super::fmt::{BOLD, DIM, ok_mark, plural, styled, uptime_secs};
+use super::progress::{Plan, start_with_progress};
+use super::report::{Report, Said, emit};
+use crate::config::Config;
+use crate::graph::ServiceGraph;
 
 #[derive(Debug, Subcommand)]
 pub enum PlatformCommand {
@@ -37,6 +45,7 @@ pub enum PlatformCommand {
 }
 
 pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
+    let json = cx.json;
     match cmd {
         PlatformCommand::Start {
             names,
@@ -47,34 +56,32 @@ pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
             names,
             dry_run: false,
             force,
-        } => start(cx, &names, force),
-        PlatformCommand::Stop { names, force } => stop(cx, &names, force),
-        PlatformCommand::Restart { names } => restart(cx, &names),
-        PlatformCommand::Status => status(cx),
-        PlatformCommand::Health => super::lifecycle::platform_health(cx),
+        } => start(cx, &names, force).map(|r| emit(json, &r)),
+        PlatformCommand::Stop { names, force } => stop(cx, &names, force).map(|r| emit(json, &r)),
+        PlatformCommand::Restart { names } => restart(cx, &names).map(|r| emit(json, &r)),
+        PlatformCommand::Status => status(cx).map(|r| emit(json, &r)),
+        PlatformCommand::Health => super::health::platform_health(cx).map(|r| emit(json, &r)),
         PlatformCommand::Logs(a) => super::services::logs(cx, &a),
     }
 }
 
-/// `platform start [NAMES]`: the plan level by level, each service waited for until healthy,
-/// with the guide's progress lines.
-fn start(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
+/// The config and graph, with every named service known.
+fn load_named(cx: &Context, names: &[String]) -> Result<(Config, ServiceGraph), Failure> {
     let (config, graph) = cx.load()?;
     for n in names {
         if !graph.contains(n) {
             return Err(graph.unknown(n).into());
         }
     }
-    let targets: Vec<&str> = if names.is_empty() {
-        config
-            .services
-            .iter()
-            .filter(|s| s.startup.auto_start)
-            .map(|s| s.name.as_str())
-            .collect()
-    } else {
-        names.iter().map(String::as_str).collect()
-    };
+    Ok((config, graph))
+}
+
+/// `platform start [NAMES]`: the plan level by level, each service waited for until healthy,
+/// with the guide's progress lines.
+fn start(cx: &Context, names: &[String], force: bool) -> Result<Said<Vec<Snapshot>>, Failure> {
+    let (config, graph) = load_named(cx, names)?;
+    let named: Vec<&str> = names.iter().map(String::as_str).collect();
+    let targets = config.start_targets(&named);
     let planned: Vec<String> = graph
         .start_plan(&targets, config.orchestrator.auto_start_dependencies)?
         .into_iter()
@@ -83,226 +90,243 @@ fn start(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
         .collect();
     let requested: Vec<String> = targets.iter().map(|s| s.to_string()).collect();
     let client = cx.daemon()?;
-    let body = json!({ "services": names, "force": force });
-    let exit = super::lifecycle::start_with_progress(
-        cx,
-        &config,
-        &client,
-        "/api/v1/platform/start",
-        &body,
-        &requested,
-        &planned,
-    )?;
-    if !cx.json {
-        anstream::println!(
-            "{} Platform started: {} service{} ready",
-            styled(GREEN, "✅"),
-            planned.len(),
-            plural(planned.len())
-        );
-    }
-    Ok(exit)
+    let request = PlatformStart {
+        body: PlatformBody {
+            services: names.to_vec(),
+            force,
+        },
+    };
+    let plan = Plan {
+        config: &config,
+        requested: &requested,
+        planned: &planned,
+    };
+    let started = start_with_progress(cx, &client, &request, plan)?;
+    let n = planned.len();
+    let text = format!(
+        "{} Platform started: {n} service{} ready\n",
+        ok_mark(),
+        plural(n)
+    );
+    Ok(Said::new(started, text))
 }
 
-fn stop(cx: &Context, names: &[String], force: bool) -> Result<Exit, Failure> {
-    let (_, graph) = cx.load()?;
-    for n in names {
-        if !graph.contains(n) {
-            return Err(graph.unknown(n).into());
+/// `platform stop`.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Stopped(Vec<Snapshot>);
+
+impl Report for Stopped {
+    fn text(&self) -> String {
+        // Services that were not running are not mentioned.
+        let lines: String = self
+            .0
+            .iter()
+            .filter(|s| !(s.last_exit.is_none() && s.status == Status::Stopped))
+            .map(|s| format!("{} Stopped {}\n", ok_mark(), s.name))
+            .collect();
+        if lines.is_empty() {
+            "Nothing was running.\n".into()
+        } else {
+            lines
         }
     }
+}
+
+fn stop(cx: &Context, names: &[String], force: bool) -> Result<Stopped, Failure> {
+    load_named(cx, names)?;
     let (client, _) = cx.client()?;
-    let body = json!({ "services": names, "force": force });
+    let request = PlatformStop {
+        body: PlatformBody {
+            services: names.to_vec(),
+            force,
+        },
+    };
     let stopped = block_on(async {
         if !client.is_running().await {
-            return Ok(json!([]));
+            return Ok(Vec::new());
         }
-        client
-            .call("POST", "/api/v1/platform/stop", Some(&body))
-            .await
+        client.call(&request).await
     })?;
-    if cx.json {
-        json_ok(&stopped);
-        return Ok(Exit::Ok);
-    }
-    let mut any = false;
-    for s in stopped.as_array().into_iter().flatten() {
-        if s["last_exit"].is_null() && s["status"] == "stopped" {
-            continue;
-        }
-        any = true;
-        anstream::println!(
-            "{} Stopped {}",
-            styled(GREEN, "✅"),
-            s["name"].as_str().unwrap_or_default()
-        );
-    }
-    if !any {
-        println!("Nothing was running.");
-    }
-    Ok(Exit::Ok)
+    Ok(Stopped(stopped))
 }
 
-fn restart(cx: &Context, names: &[String]) -> Result<Exit, Failure> {
+#[derive(Serialize)]
+struct Restarted {
+    restarted: Vec<String>,
+}
+
+fn restart(cx: &Context, names: &[String]) -> Result<Said<Restarted>, Failure> {
     let client = cx.daemon()?;
-    let list = block_on(client.call("GET", "/api/v1/services/list", None))?;
+    let list = block_on(client.call(&ListServices))?;
     let running: Vec<String> = list
-        .as_array()
         .into_iter()
-        .flatten()
-        .filter(|s| s["status"] == "running")
-        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .filter(|s| s.live.status == Status::Running)
+        .map(|s| s.live.name)
         .filter(|n| names.is_empty() || names.contains(n))
         .collect();
-    let body = json!({ "services": running });
-    block_on(async {
-        if !running.is_empty() {
-            client
-                .call("POST", "/api/v1/platform/stop", Some(&body))
-                .await?;
-            client
-                .call("POST", "/api/v1/platform/start", Some(&body))
-                .await?;
-        }
-        Ok::<_, Failure>(())
-    })?;
-    if cx.json {
-        json_ok(&json!({ "restarted": running }));
-    } else if running.is_empty() {
-        println!("Nothing was running.");
-    } else {
-        anstream::println!("{} Restarted {}", styled(GREEN, "✅"), running.join(", "));
+    if !running.is_empty() {
+        let body = PlatformBody {
+            services: running.clone(),
+            force: false,
+        };
+        block_on(async {
+            client.call(&PlatformStop { body: body.clone() }).await?;
+            client.call(&PlatformStart { body }).await
+        })?;
     }
-    Ok(Exit::Ok)
+    let text = if running.is_empty() {
+        "Nothing was running.\n".to_string()
+    } else {
+        format!("{} Restarted {}\n", ok_mark(), running.join(", "))
+    };
+    Ok(Said::new(Restarted { restarted: running }, text))
 }
 
-fn status(cx: &Context) -> Result<Exit, Failure> {
+/// `platform status`: every service by category, in the config's order of categories.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct PlatformState {
+    services: Vec<ServiceView>,
+    #[serde(skip)]
+    categories: Vec<String>,
+}
+
+impl Report for PlatformState {
+    fn text(&self) -> String {
+        let running = self
+            .services
+            .iter()
+            .filter(|s| s.live.status == Status::Running)
+            .count();
+        let mut out = format!("{}\n", styled(BOLD, "Platform Services Status"));
+        let _ = writeln!(out, "Running: {running}/{}", self.services.len());
+        for cat in &self.categories {
+            let _ = writeln!(out, "=== {} ===", cat.to_uppercase());
+            for v in self.services.iter().filter(|s| &s.category == cat) {
+                let s = &v.live;
+                let icon = match s.status {
+                    Status::Running => "🟢",
+                    Status::Failed => "🔴",
+                    Status::Stopped => "⚪",
+                    _ => "🟡",
+                };
+                let uptime = uptime_secs(s.started_at_ms)
+                    .filter(|_| s.status == Status::Running)
+                    .map(|u| format!(" (uptime: {u}s)"))
+                    .unwrap_or_default();
+                let health = match s.health.as_ref().map(|h| h.state) {
+                    Some(keel_api::HealthState::Healthy) => "✅",
+                    Some(keel_api::HealthState::Unhealthy) => "❌",
+                    Some(_) => "⏳",
+                    // Running without a check: nothing to show but that it runs.
+                    None if s.status == Status::Running && v.health_check.is_none() => "➖",
+                    None => "❓",
+                };
+                let _ = writeln!(out, "{icon} {} - {}{uptime} {health}", s.name, s.status);
+            }
+        }
+        out
+    }
+}
+
+fn status(cx: &Context) -> Result<PlatformState, Failure> {
     let (config, _) = cx.load()?;
     let client = cx.daemon()?;
-    let list = block_on(client.call("GET", "/api/v1/platform/status", None))?;
-    if cx.json {
-        json_ok(&list);
-        return Ok(Exit::Ok);
-    }
-    let all: Vec<&serde_json::Value> = list.as_array().into_iter().flatten().collect();
-    let running = all.iter().filter(|s| s["status"] == "running").count();
-    anstream::println!("{}", styled(BOLD, "Platform Services Status"));
-    println!("Running: {running}/{}", all.len());
-    let mut categories: Vec<&str> = Vec::new();
+    let services = block_on(client.call(&PlatformStatus))?;
+    let mut categories: Vec<String> = Vec::new();
     for s in &config.services {
-        if !categories.contains(&s.category.as_str()) {
-            categories.push(&s.category);
+        if !categories.contains(&s.category) {
+            categories.push(s.category.clone());
         }
     }
-    for cat in categories {
-        println!("=== {} ===", cat.to_uppercase());
-        for s in all.iter().filter(|s| s["category"] == cat) {
-            let st = s["status"].as_str().unwrap_or_default();
-            let icon = match st {
-                "running" => "🟢",
-                "failed" => "🔴",
-                "stopped" => "⚪",
-                _ => "🟡",
-            };
-            let uptime = super::services::uptime_secs(&s["started_at_ms"])
-                .filter(|_| st == "running")
-                .map(|u| format!(" (uptime: {u}s)"))
-                .unwrap_or_default();
-            let health = match s["health"]["state"].as_str() {
-                Some("healthy") => "✅",
-                Some("unhealthy") => "❌",
-                Some(_) => "⏳",
-                // Running without a check: nothing to show but that it runs.
-                None if st == "running" && s["health_check"].is_null() => "➖",
-                None => "❓",
-            };
-            println!(
-                "{icon} {} - {st}{uptime} {health}",
-                s["name"].as_str().unwrap_or_default()
-            );
+    Ok(PlatformState {
+        services,
+        categories,
+    })
+}
+
+/// A service in `platform start --dry-run --json`.
+#[derive(Serialize)]
+struct Planned<'a> {
+    name: &'a str,
+    mode: &'a str,
+    health_check: Option<&'a str>,
+    requested: bool,
+    dependencies: Vec<&'a str>,
+}
+
+/// `platform start --dry-run`.
+#[derive(Serialize)]
+struct StartPlan<'a> {
+    dry_run: bool,
+    services: usize,
+    levels: Vec<Vec<Planned<'a>>>,
+}
+
+impl Report for StartPlan<'_> {
+    fn text(&self) -> String {
+        let count = self.services;
+        if count == 0 {
+            return "Nothing to start: no service has auto_start = true.\n".into();
         }
+        let levels = self.levels.len();
+        let title = format!(
+            "Start plan: {count} service{} in {levels} level{} (dry run, nothing started)",
+            plural(count),
+            plural(levels)
+        );
+        let mut out = format!("{}\n", styled(BOLD, title));
+        for (i, level) in self.levels.iter().enumerate() {
+            let together = if level.len() > 1 { ", in parallel" } else { "" };
+            let _ = writeln!(out, "Level {}{together}:", i + 1);
+            for p in level {
+                let check = p
+                    .health_check
+                    .map(|h| format!("waits for {h} check"))
+                    .unwrap_or_else(|| "no health check".into());
+                let why = if p.requested {
+                    String::new()
+                } else {
+                    format!(" {}", styled(DIM, "(dependency)"))
+                };
+                let after = if p.dependencies.is_empty() {
+                    String::new()
+                } else {
+                    format!(", after {}", p.dependencies.join(", "))
+                };
+                let _ = writeln!(out, "  {} [{}; {check}{after}]{why}", p.name, p.mode);
+            }
+        }
+        out
     }
-    Ok(Exit::Ok)
 }
 
 fn start_plan(cx: &Context, names: &[String]) -> Result<Exit, Failure> {
     let (config, graph) = cx.load()?;
-    let targets: Vec<&str> = if names.is_empty() {
-        config
-            .services
-            .iter()
-            .filter(|s| s.startup.auto_start)
-            .map(|s| s.name.as_str())
-            .collect()
-    } else {
-        names.iter().map(|s| s.as_str()).collect()
-    };
+    let named: Vec<&str> = names.iter().map(String::as_str).collect();
+    let targets = config.start_targets(&named);
     let levels = graph.start_plan(&targets, config.orchestrator.auto_start_dependencies)?;
-    let count: usize = levels.iter().map(|l| l.len()).sum();
-    if cx.json {
-        let levels: Vec<Vec<serde_json::Value>> = levels
+    let plan = StartPlan {
+        dry_run: true,
+        services: levels.iter().map(Vec::len).sum(),
+        levels: levels
             .iter()
             .map(|l| {
                 l.iter()
                     .map(|n| {
                         let s = config.service(n).expect("planned services exist");
-                        json!({
-                            "name": n,
-                            "mode": s.deployment.mode,
-                            "health_check": s.health_check.as_ref().map(|h| &h.check_type),
-                            "requested": targets.contains(n),
-                            "dependencies": graph.dependencies(n),
-                        })
+                        Planned {
+                            name: n,
+                            mode: &s.deployment.mode,
+                            health_check: s.health_check.as_ref().map(|h| h.check_type.as_str()),
+                            requested: targets.contains(n),
+                            dependencies: graph.dependencies(n),
+                        }
                     })
                     .collect()
             })
-            .collect();
-        json_ok(&json!({ "dry_run": true, "services": count, "levels": levels }));
-        return Ok(Exit::Ok);
-    }
-    if count == 0 {
-        println!("Nothing to start: no service has auto_start = true.");
-        return Ok(Exit::Ok);
-    }
-    anstream::println!(
-        "{}",
-        styled(
-            BOLD,
-            format!(
-                "Start plan: {count} service{} in {} level{} (dry run, nothing started)",
-                plural(count),
-                levels.len(),
-                plural(levels.len())
-            )
-        )
-    );
-    for (i, level) in levels.iter().enumerate() {
-        let together = if level.len() > 1 { ", in parallel" } else { "" };
-        println!("Level {}{together}:", i + 1);
-        for n in level {
-            let s = config.service(n).expect("planned services exist");
-            let check = s
-                .health_check
-                .as_ref()
-                .map(|h| format!("waits for {} check", h.check_type))
-                .unwrap_or_else(|| "no health check".into());
-            let why = if targets.contains(n) {
-                String::new()
-            } else {
-                format!(" {}", styled(DIM, "(dependency)"))
-            };
-            let deps = graph.dependencies(n);
-            let after = if deps.is_empty() {
-                String::new()
-            } else {
-                format!(", after {}", deps.join(", "))
-            };
-            anstream::println!("  {n} [{}; {check}{after}]{why}", s.deployment.mode);
-        }
-    }
-    Ok(Exit::Ok)
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
+            .collect(),
+    };
+    Ok(emit(cx.json, &plan))
 }

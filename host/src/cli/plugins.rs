@@ -1,11 +1,12 @@
 //! `keel plugins list|inspect`.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde::Serialize;
 
-use super::output::{BOLD, json_ok, styled, table};
-use super::{Context, Exit, Failure, block_on};
-use crate::plugins;
+use super::context::{Context, Exit, Failure, block_on};
+use super::fmt::{BOLD, RED, styled, table};
+use super::report::{Report, emit};
+use crate::plugins::{self, PluginDescription, PluginSummary};
 
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -21,86 +22,106 @@ pub enum PluginsCommand {
 pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
     let (config, _) = cx.load()?;
     let state = cx.state_dir()?;
-    let host = block_on(plugins::host_with_all(&config, &state))
-        .map_err(|e| Failure::new(Exit::Failed, format!("{e:#}")))?;
+    let host = block_on(plugins::host_with_all(&config, &state)).map_err(Failure::other)?;
     match cmd {
         PluginsCommand::List => {
-            let list = host.list();
-            let errors: Vec<String> = host.load_errors().iter().map(|e| e.to_string()).collect();
-            if cx.json {
-                json_ok(&json!({ "plugins": list, "load_errors": errors }));
-                return Ok(Exit::Ok);
-            }
-            let rows = list
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.name.clone(),
-                        p.kind.to_string(),
-                        p.wit_version.clone(),
-                        p.source.to_string(),
-                        p.grant.clone(),
-                    ]
-                })
-                .collect();
-            println!(
-                "{}",
-                table(&["name", "kind", "wit", "source", "grant"], rows)
-            );
-            for e in &errors {
-                anstream::eprintln!("{} {e}", styled(super::output::RED, "not loaded:"));
-            }
-            Ok(Exit::Ok)
+            let list = PluginList {
+                plugins: host.list(),
+                load_errors: host.load_errors().iter().map(|e| e.to_string()).collect(),
+            };
+            Ok(emit(cx.json, &list))
         }
         PluginsCommand::Inspect { target } => {
             let d = block_on(host.inspect(&target))
                 .map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
-            if cx.json {
-                json_ok(&d);
-                return Ok(if d.problem.is_some() {
-                    Exit::Failed
-                } else {
-                    Exit::Ok
-                });
-            }
-            anstream::println!(
-                "{}",
-                styled(
-                    BOLD,
-                    format!("Plugin: {}", d.name.as_deref().unwrap_or("(unknown)"))
-                )
-            );
-            println!("Source: {}", d.source);
-            if let Some(v) = &d.version {
-                println!("Version: {v}");
-            }
-            if let Some(t) = &d.description {
-                println!("Description: {t}");
-            }
-            match (&d.kind, &d.wit_version) {
-                (Some(k), Some(v)) => println!("World: {} (keel:plugin@{v})", k.world()),
-                _ => println!("World: none of Keel's"),
-            }
-            println!("Exports:");
-            for e in &d.exports {
-                println!("  - {e}");
-            }
-            println!("Imports:");
-            for i in &d.imports {
-                println!("  - {i}");
-            }
-            println!("Can ask for:");
-            if d.capabilities.is_empty() {
-                println!("  nothing");
-            }
-            for c in &d.capabilities {
-                println!("  - {} (through {})", c.kind, c.via);
-            }
-            if let Some(p) = &d.problem {
-                anstream::println!("{} {p}", styled(super::output::RED, "Refused:"));
-                return Ok(Exit::Failed);
-            }
-            Ok(Exit::Ok)
+            Ok(emit(cx.json, &Inspected(d)))
+        }
+    }
+}
+
+/// `plugins list`.
+#[derive(Serialize)]
+struct PluginList {
+    plugins: Vec<PluginSummary>,
+    load_errors: Vec<String>,
+}
+
+impl Report for PluginList {
+    fn text(&self) -> String {
+        let rows = self
+            .plugins
+            .iter()
+            .map(|p| {
+                vec![
+                    p.name.clone(),
+                    p.kind.to_string(),
+                    p.wit_version.clone(),
+                    p.source.to_string(),
+                    p.grant.clone(),
+                ]
+            })
+            .collect();
+        format!(
+            "{}\n",
+            table(&["name", "kind", "wit", "source", "grant"], rows)
+        )
+    }
+
+    fn notes(&self) -> String {
+        self.load_errors
+            .iter()
+            .map(|e| format!("{} {e}\n", styled(RED, "not loaded:")))
+            .collect()
+    }
+}
+
+/// `plugins inspect`.
+#[derive(Serialize)]
+#[serde(transparent)]
+struct Inspected(PluginDescription);
+
+impl Report for Inspected {
+    fn text(&self) -> String {
+        let d = &self.0;
+        let name = d.name.as_deref().unwrap_or("(unknown)");
+        let mut out = format!("{}\n", styled(BOLD, format!("Plugin: {name}")));
+        out += &format!("Source: {}\n", d.source);
+        if let Some(v) = &d.version {
+            out += &format!("Version: {v}\n");
+        }
+        if let Some(t) = &d.description {
+            out += &format!("Description: {t}\n");
+        }
+        match (&d.kind, &d.wit_version) {
+            (Some(k), Some(v)) => out += &format!("World: {} (keel:plugin@{v})\n", k.world()),
+            _ => out += "World: none of Keel's\n",
+        }
+        out += "Exports:\n";
+        for e in &d.exports {
+            out += &format!("  - {e}\n");
+        }
+        out += "Imports:\n";
+        for i in &d.imports {
+            out += &format!("  - {i}\n");
+        }
+        out += "Can ask for:\n";
+        if d.capabilities.is_empty() {
+            out += "  nothing\n";
+        }
+        for c in &d.capabilities {
+            out += &format!("  - {} (through {})\n", c.kind, c.via);
+        }
+        if let Some(p) = &d.problem {
+            out += &format!("{} {p}\n", styled(RED, "Refused:"));
+        }
+        out
+    }
+
+    fn exit(&self) -> Exit {
+        if self.0.problem.is_some() {
+            Exit::Failed
+        } else {
+            Exit::Ok
         }
     }
 }

@@ -38,6 +38,19 @@ impl Config {
     pub fn locate(&self, span: &std::ops::Range<usize>) -> Location {
         self.source.locate(span)
     }
+
+    /// What a start of `names` aims at: those services, or, when none are named, every
+    /// service with `auto_start = true`, in config order.
+    pub fn start_targets<'a>(&'a self, names: &[&'a str]) -> Vec<&'a str> {
+        if !names.is_empty() {
+            return names.to_vec();
+        }
+        self.services
+            .iter()
+            .filter(|s| s.startup.auto_start)
+            .map(|s| s.name.as_str())
+            .collect()
+    }
 }
 
 /// `type = "platform" | "infrastructure" | "utility"`.

@@ -14,17 +14,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use keel_api::endpoint::{
+    self as ep, EventsQuery, ForceBody, ListQuery, ListView, LogQuery, PlatformBody, route,
+};
+use keel_api::{
+    CONFIG_HEADER, DaemonInfo, Endpoint, ErrorDetails, Event, EventKinds, HealthAnswer, Logs,
+    Readiness, ReadinessEntry, ServiceView, ShuttingDown, Snapshot, Status,
+};
 use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::supervisor::{Event, Snapshot, Supervisor, SupervisorError, tail};
-
-/// The header a client sends with the absolute path of the config it means; a daemon serving
-/// another config refuses the request instead of mixing two platforms.
-pub const CONFIG_HEADER: &str = "x-keel-config";
+use crate::supervisor::{Supervisor, SupervisorError, tail};
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -39,7 +40,7 @@ pub struct ApiState {
 pub struct ApiError {
     code: StatusCode,
     message: String,
-    details: Option<serde_json::Value>,
+    details: Option<ErrorDetails>,
 }
 
 impl ApiError {
@@ -54,10 +55,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "success": false, "error": self.message });
-        if let Some(d) = self.details {
-            body["details"] = d;
-        }
+        let body = keel_api::Failure::new(self.message, self.details);
         (self.code, axum::Json(body)).into_response()
     }
 }
@@ -73,7 +71,14 @@ impl From<SupervisorError> for ApiError {
             SupervisorError::Gone => StatusCode::SERVICE_UNAVAILABLE,
         };
         let details = match &e {
-            SupervisorError::Preflight(reports) => serde_json::to_value(reports).ok(),
+            SupervisorError::Preflight(reports) => Some(ErrorDetails::Preflight(reports.clone())),
+            SupervisorError::DependentsRunning {
+                service,
+                dependents,
+            } => Some(ErrorDetails::DependentsRunning {
+                service: service.clone(),
+                dependents: dependents.clone(),
+            }),
             _ => None,
         };
         ApiError {
@@ -84,18 +89,10 @@ impl From<SupervisorError> for ApiError {
     }
 }
 
-fn ok<T: Serialize>(data: T) -> Response {
-    // Serialized straight from `data`, not through a JSON tree.
-    #[derive(Serialize)]
-    struct Envelope<T> {
-        success: bool,
-        data: T,
-    }
-    axum::Json(Envelope {
-        success: true,
-        data,
-    })
-    .into_response()
+/// The answer of endpoint `E`, in the envelope (serialized straight from `data`, not through
+/// a JSON tree). Naming the endpoint ties each handler's answer to the contract's type.
+fn ok<E: Endpoint>(data: E::Answer) -> Response {
+    axum::Json(keel_api::Success::new(data)).into_response()
 }
 
 /// A JSON body (an empty body means all defaults) whose rejections use the envelope and say
@@ -131,53 +128,24 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ForceBody {
-    #[serde(default)]
-    force: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlatformBody {
-    #[serde(default)]
-    services: Vec<String>,
-    #[serde(default)]
-    force: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    #[serde(default = "default_lines")]
-    lines: usize,
-    #[serde(default)]
-    follow: bool,
-}
-
-fn default_lines() -> usize {
-    50
-}
-
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     Router::new()
-        .route("/api/v1/daemon", get(daemon_info))
-        .route("/api/v1/daemon/shutdown", post(daemon_shutdown))
-        .route("/api/v1/services/list", get(list))
-        .route("/api/v1/services/{name}", get(status))
-        .route("/api/v1/services/{name}/start", post(start))
-        .route("/api/v1/services/{name}/stop", post(stop))
-        .route("/api/v1/services/{name}/restart", post(restart))
-        .route("/api/v1/services/{name}/logs", get(logs))
-        .route("/api/v1/services/{name}/health", get(health))
-        .route("/api/v1/services/{name}/preflight", get(preflight))
-        .route("/api/v1/platform/status", get(list))
-        .route("/api/v1/platform/start", post(platform_start))
-        .route("/api/v1/platform/stop", post(platform_stop))
-        .route("/api/v1/platform/readiness", get(readiness))
-        .route("/api/v1/events", get(events))
+        .route(route::DAEMON, get(daemon_info))
+        .route(route::DAEMON_SHUTDOWN, post(daemon_shutdown))
+        .route(route::SERVICES, get(list))
+        .route(route::SERVICE, get(status))
+        .route(route::SERVICE_START, post(start))
+        .route(route::SERVICE_STOP, post(stop))
+        .route(route::SERVICE_RESTART, post(restart))
+        .route(route::SERVICE_LOGS, get(logs))
+        .route(route::SERVICE_HEALTH, get(health))
+        .route(route::SERVICE_PREFLIGHT, get(preflight))
+        .route(route::PLATFORM_STATUS, get(platform_status))
+        .route(route::PLATFORM_START, post(platform_start))
+        .route(route::PLATFORM_STOP, post(platform_stop))
+        .route(route::PLATFORM_READINESS, get(readiness))
+        .route(route::EVENTS, get(events))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -253,116 +221,62 @@ async fn same_config(
 }
 
 async fn daemon_info(State(s): State<ApiState>) -> Response {
-    ok(json!({
-        "pid": std::process::id(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "config": s.config_path,
-        "state_dir": s.state_dir,
-        "started_at_ms": s.started_at_ms,
-    }))
+    ok::<ep::GetDaemon>(DaemonInfo {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config: s.config_path.clone(),
+        state_dir: s.state_dir.clone(),
+        started_at_ms: s.started_at_ms,
+    })
 }
 
 async fn daemon_shutdown(State(s): State<ApiState>) -> Response {
     s.shutdown.notify_one();
-    ok(json!({ "shutting_down": true }))
+    ok::<ep::ShutDown>(ShuttingDown {
+        shutting_down: true,
+    })
 }
 
-/// What the list and status endpoints show of a service: its config and its live snapshot.
-#[derive(Serialize)]
-pub struct ServiceView {
-    #[serde(rename = "type")]
-    service_type: &'static str,
-    category: String,
-    description: String,
-    deployment_mode: String,
-    auto_start: bool,
-    dependencies: Vec<String>,
-    health_check: Option<String>,
-    #[serde(flatten)]
-    live: Snapshot,
-}
-
+/// A service object: its config's fields and its live snapshot.
 fn view(sup: &Supervisor, live: Snapshot) -> ServiceView {
     let s = sup
         .config()
         .service(&live.name)
         .expect("supervised services are in the config");
-    ServiceView {
-        service_type: s.service_type.as_str(),
-        category: s.category.clone(),
-        description: s.description.clone(),
-        deployment_mode: s.deployment.mode.clone(),
-        auto_start: s.startup.auto_start,
-        dependencies: s.dependencies.iter().map(|d| d.name.clone()).collect(),
-        health_check: s.health_check.as_ref().map(|h| h.check_type.clone()),
-        live,
-    }
+    crate::view::service_view(s, live)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    #[serde(default)]
-    view: ListView,
-}
-
-/// How much of each service a list carries.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum ListView {
-    /// Every field of a service object.
-    #[default]
-    Full,
-    /// What a listing shows: about half the bytes to build, send and parse.
-    Summary,
-}
-
-/// A service in `?view=summary`: its name, status and the config fields a listing shows.
-#[derive(Serialize)]
-struct ServiceSummary<'a> {
-    name: &'a str,
-    #[serde(rename = "type")]
-    service_type: &'static str,
-    category: &'a str,
-    status: crate::supervisor::Status,
-    deployment_mode: &'a str,
-    auto_start: bool,
-    description: &'a str,
-    dependencies: Vec<&'a str>,
+async fn views(sup: &Supervisor) -> Vec<ServiceView> {
+    sup.list().await.into_iter().map(|l| view(sup, l)).collect()
 }
 
 async fn list(
     State(s): State<ApiState>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let live = s.supervisor.list().await;
     Ok(match query(q)?.view {
-        ListView::Full => ok(live
-            .into_iter()
-            .map(|l| view(&s.supervisor, l))
-            .collect::<Vec<_>>()),
-        ListView::Summary => ok(live
-            .iter()
-            .filter_map(|l| {
-                let c = s.supervisor.config().service(&l.name)?;
-                Some(ServiceSummary {
-                    name: &c.name,
-                    service_type: c.service_type.as_str(),
-                    category: &c.category,
-                    status: l.status,
-                    deployment_mode: &c.deployment.mode,
-                    auto_start: c.startup.auto_start,
-                    description: &c.description,
-                    dependencies: c.dependencies.iter().map(|d| d.name.as_str()).collect(),
-                })
-            })
-            .collect::<Vec<_>>()),
+        ListView::Full => ok::<ep::ListServices>(views(&s.supervisor).await),
+        ListView::Summary => {
+            let live = s.supervisor.list().await;
+            ok::<ep::ListSummaries>(
+                live.iter()
+                    .filter_map(|l| {
+                        let c = s.supervisor.config().service(&l.name)?;
+                        Some(crate::view::summary(c, l.status))
+                    })
+                    .collect(),
+            )
+        }
     })
+}
+
+async fn platform_status(State(s): State<ApiState>) -> Response {
+    ok::<ep::PlatformStatus>(views(&s.supervisor).await)
 }
 
 async fn status(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
     let snap = s.supervisor.snapshot(&name).await?;
-    Ok(ok(view(&s.supervisor, snap)))
+    Ok(ok::<ep::GetService>(view(&s.supervisor, snap)))
 }
 
 async fn start(
@@ -372,7 +286,7 @@ async fn start(
 ) -> Result<Response, ApiError> {
     let started = s.supervisor.start_services(&[&name], b.force).await?;
     let this = started.into_iter().find(|x| x.name == name);
-    Ok(ok(this))
+    Ok(ok::<ep::StartService>(this))
 }
 
 async fn stop(
@@ -380,7 +294,9 @@ async fn stop(
     Path(name): Path<String>,
     Body_(b): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(s.supervisor.stop(&name, b.force).await?))
+    Ok(ok::<ep::StopService>(
+        s.supervisor.stop(&name, b.force).await?,
+    ))
 }
 
 async fn restart(
@@ -388,7 +304,7 @@ async fn restart(
     Path(name): Path<String>,
     Body_(_): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(s.supervisor.restart(&name).await?))
+    Ok(ok::<ep::RestartService>(s.supervisor.restart(&name).await?))
 }
 
 async fn logs(
@@ -407,7 +323,10 @@ async fn logs(
         )
     })?;
     let Some(rx) = follow else {
-        return Ok(ok(json!({ "service": name, "lines": lines })));
+        return Ok(ok::<ep::GetLogs>(Logs {
+            service: name,
+            lines,
+        }));
     };
     // Following: plain text lines, the tail first, then new lines as they come.
     let head = futures_util::stream::iter(
@@ -440,13 +359,13 @@ async fn health(State(s): State<ApiState>, Path(name): Path<String>) -> Result<R
         .service(&name)
         .and_then(|x| x.health_check.as_ref())
         .map(|h| h.check_type.clone());
-    Ok(ok(json!({
-        "service": name,
-        "status": snap.status,
-        "check_type": check_type,
-        "monitored": snap.health,
-        "check": check,
-    })))
+    Ok(ok::<ep::CheckHealth>(HealthAnswer {
+        service: name,
+        status: snap.status,
+        check_type,
+        monitored: snap.health,
+        check,
+    }))
 }
 
 /// The pre-flight report of starting the service now (with its dependencies when
@@ -457,7 +376,9 @@ async fn preflight(
 ) -> Result<Response, ApiError> {
     let plan = s.supervisor.start_plan(&[&name])?;
     let planned: Vec<&str> = plan.iter().flatten().copied().collect();
-    Ok(ok(s.supervisor.preflight(&name, &planned).await))
+    Ok(ok::<ep::GetPreflight>(
+        s.supervisor.preflight(&name, &planned).await,
+    ))
 }
 
 /// Every service with its pre-flight report (as a start now would run it): what runs, what
@@ -472,29 +393,29 @@ async fn readiness(State(s): State<ApiState>) -> Result<Response, ApiError> {
     .await;
     let mut services = Vec::new();
     let (mut running, mut ready) = (0, 0);
-    for (snap, report) in sup.list().await.into_iter().zip(reports) {
-        running += usize::from(snap.status == crate::supervisor::Status::Running);
-        ready += usize::from(report.passed);
-        let mut v = serde_json::to_value(view(sup, snap)).unwrap_or_default();
-        v["preflight"] = serde_json::to_value(&report).unwrap_or_default();
-        services.push(v);
+    for (snap, preflight) in sup.list().await.into_iter().zip(reports) {
+        running += usize::from(snap.status == Status::Running);
+        ready += usize::from(preflight.passed);
+        services.push(ReadinessEntry {
+            service: view(sup, snap),
+            preflight,
+        });
     }
-    Ok(ok(
-        json!({ "running": running, "ready": ready, "services": services }),
-    ))
+    Ok(ok::<ep::GetReadiness>(Readiness {
+        running,
+        ready,
+        services,
+    }))
 }
 
 async fn platform_start(
     State(s): State<ApiState>,
     Body_(b): Body_<PlatformBody>,
 ) -> Result<Response, ApiError> {
-    let names: Vec<&str> = if b.services.is_empty() {
-        s.supervisor.auto_start()
-    } else {
-        b.services.iter().map(|s| s.as_str()).collect()
-    };
-    let started = s.supervisor.start_services(&names, b.force).await?;
-    Ok(ok(started))
+    let names: Vec<&str> = b.services.iter().map(String::as_str).collect();
+    let targets = s.supervisor.config().start_targets(&names);
+    let started = s.supervisor.start_services(&targets, b.force).await?;
+    Ok(ok::<ep::PlatformStart>(started))
 }
 
 async fn platform_stop(
@@ -523,13 +444,7 @@ async fn platform_stop(
             errors.join("; "),
         ));
     }
-    Ok(ok(stopped))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct EventsQuery {
-    /// Comma-separated kinds to receive after the snapshot: `changed`, `health` (default both).
-    events: Option<String>,
+    Ok(ok::<ep::PlatformStop>(stopped))
 }
 
 /// A query string, or a 400 saying what is wrong with it.
@@ -549,42 +464,29 @@ async fn events(
     State(s): State<ApiState>,
     q: Result<Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
-    let (mut changed, mut health) = (q.events.is_none(), q.events.is_none());
-    for kind in q.events.iter().flat_map(|k| k.split(',')) {
-        match kind.trim() {
-            "changed" => changed = true,
-            "health" => health = true,
-            other => {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "bad query: unknown event kind `{other}` in `events` (expected changed, health)"
-                    ),
-                ));
-            }
-        }
-    }
+    let kinds = match query(q)?.events {
+        None => EventKinds::ALL,
+        Some(list) => EventKinds::parse(&list)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {e}")))?,
+    };
     let rx = s.supervisor.subscribe();
-    let snapshot = s.supervisor.list().await;
-    let first = json!({ "event": "snapshot", "services": snapshot });
-    let head = futures_util::stream::once(async move {
-        Ok::<_, Infallible>(Bytes::from(format!("{first}\n")))
-    });
+    let first = Event::Snapshot {
+        services: s.supervisor.list().await,
+    };
+    let line = |e: &Event| {
+        let mut l = serde_json::to_vec(e).expect("events serialize");
+        l.push(b'\n');
+        Ok::<_, Infallible>(Bytes::from(l))
+    };
+    let head = futures_util::stream::once(std::future::ready(line(&first)));
     // A client that falls behind gets a `lagged` event saying how many it missed (then a new
     // snapshot from GET /services brings it up to date).
     let live = BroadcastStream::new(rx).filter_map(move |r| {
-        let line = match r {
-            Ok(e @ Event::Changed(_)) if changed => Some(serde_json::to_string(&e)),
-            Ok(e @ Event::Health { .. }) if health => Some(serde_json::to_string(&e)),
-            Ok(_) => None,
-            Err(BroadcastStreamRecvError::Lagged(n)) => {
-                Some(Ok(json!({ "event": "lagged", "missed": n }).to_string()))
-            }
+        let event = match r {
+            Ok(e) => e,
+            Err(BroadcastStreamRecvError::Lagged(missed)) => Event::Lagged { missed },
         };
-        std::future::ready(
-            line.map(|l| Ok::<_, Infallible>(Bytes::from(format!("{}\n", l.unwrap_or_default())))),
-        )
+        std::future::ready(kinds.wants(&event).then(|| line(&event)))
     });
     Ok(Response::builder()
         .header("content-type", "application/x-ndjson")

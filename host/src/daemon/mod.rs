@@ -3,7 +3,6 @@
 //! background when a command needs it.
 
 pub mod api;
-pub mod client;
 pub mod fds;
 
 use std::fs::OpenOptions;
@@ -150,7 +149,7 @@ pub async fn run(
     let auto_start = (!opts.no_start).then(|| {
         let supervisor = supervisor.clone();
         tokio::spawn(async move {
-            let auto = supervisor.auto_start();
+            let auto = supervisor.config().start_targets(&[]);
             if let Err(e) = supervisor.start_services(&auto, false).await {
                 tracing::error!("starting the auto_start services: {e}");
             }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use keel_api::ExitInfo;
+
 /// The layout of a state directory (default `~/.keel`).
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -202,27 +204,6 @@ impl ProcessId {
         procfs::process::Process::new(self.pid)
             .and_then(|p| p.stat())
             .is_ok_and(|s| s.starttime == self.start_time && s.state != 'Z' && s.state != 'X')
-    }
-}
-
-/// How a process ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitInfo {
-    Code(i32),
-    Signal(String),
-    /// The process was not the daemon's child (re-adopted after a daemon restart): it is gone,
-    /// but its exit status went to its parent.
-    Unknown,
-}
-
-impl std::fmt::Display for ExitInfo {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitInfo::Code(c) => write!(f, "exit code {c}"),
-            ExitInfo::Signal(s) => write!(f, "killed by {s}"),
-            ExitInfo::Unknown => write!(f, "exited (status unknown)"),
-        }
     }
 }
 

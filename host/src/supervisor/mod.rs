@@ -25,9 +25,10 @@ use crate::health::{CheckReport, Checker, HealthState};
 use crate::state::StateDir;
 
 pub use files::ServiceFiles;
+pub use keel_api::Event;
 pub use logs::{Rotation, tail};
 pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
-pub use preflight::{Preflight, PreflightCheck};
+pub use preflight::{CheckKind, Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
 pub use service::{Snapshot, Status};
@@ -37,20 +38,6 @@ pub trait Deployer: Send + Sync {
     fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>>;
     /// The deployment's prerequisites (the binary exists, the engine answers, ...).
     fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>>;
-}
-
-/// A state change, as the event stream carries it.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    /// A service's status (or health state) changed; the whole new snapshot.
-    Changed(Snapshot),
-    /// A health check of a running service answered.
-    Health {
-        service: String,
-        state: HealthState,
-        report: CheckReport,
-    },
 }
 
 /// Why a supervisor request was refused; the API maps these to HTTP statuses.
@@ -398,13 +385,13 @@ impl Supervisor {
             .collect();
         checks.push(if missing.is_empty() {
             PreflightCheck {
-                kind: "dependencies",
+                kind: CheckKind::Dependencies,
                 ok: true,
                 message: "All dependencies available".into(),
             }
         } else {
             PreflightCheck {
-                kind: "dependencies",
+                kind: CheckKind::Dependencies,
                 ok: false,
                 message: format!(
                     "Dependencies not running: {} (auto_start_dependencies is off)",
@@ -453,16 +440,6 @@ impl Supervisor {
             out.extend(join_all(level.iter().map(|s| self.stop_now(s, kill))).await);
         }
         out
-    }
-
-    /// Services with `auto_start = true`, in config order.
-    pub fn auto_start(&self) -> Vec<&str> {
-        self.config
-            .services
-            .iter()
-            .filter(|s| s.startup.auto_start)
-            .map(|s| s.name.as_str())
-            .collect()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -3,44 +3,7 @@
 //! on the machine) and dependencies (available, or running when dependencies are not started
 //! automatically).
 
-use serde::Serialize;
-
-/// One line of a pre-flight report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PreflightCheck {
-    /// `prerequisites`, `conflicts` or `dependencies`.
-    pub kind: &'static str,
-    pub ok: bool,
-    pub message: String,
-}
-
-/// The pre-flight report of one service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Preflight {
-    pub service: String,
-    pub passed: bool,
-    pub checks: Vec<PreflightCheck>,
-}
-
-impl Preflight {
-    pub fn new(service: &str, checks: Vec<PreflightCheck>) -> Self {
-        Self {
-            service: service.to_string(),
-            passed: checks.iter().all(|c| c.ok),
-            checks,
-        }
-    }
-
-    /// "conflicts (Conflicting services running: dnsmasq)", for an error message.
-    pub fn failure_text(&self) -> String {
-        self.checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| format!("{}: {}", c.kind, c.message))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
+pub use keel_api::{CheckKind, Preflight, PreflightCheck};
 
 /// The conflicts check: `active` are the conflicting managed services that run; for the names
 /// that are not managed services, processes of that name on the machine count too.
@@ -53,13 +16,13 @@ pub fn conflicts(active: Vec<String>, unmanaged: &[&str]) -> PreflightCheck {
     }
     if found.is_empty() {
         PreflightCheck {
-            kind: "conflicts",
+            kind: CheckKind::Conflicts,
             ok: true,
             message: "No conflicts detected".into(),
         }
     } else {
         PreflightCheck {
-            kind: "conflicts",
+            kind: CheckKind::Conflicts,
             ok: false,
             message: format!("Conflicting services running: {}", found.join(", ")),
         }

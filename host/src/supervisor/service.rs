@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use nix::sys::signal::Signal;
-use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::files::FilesReady;
@@ -20,72 +19,7 @@ use super::{Deployer, Event};
 use crate::config::{RestartPolicy, Service};
 use crate::health::{Health, HealthState};
 use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
-
-/// Where a service is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Stopped,
-    Starting,
-    Running,
-    Stopping,
-    /// Exited; waiting out the backoff before the next start.
-    Restarting,
-    Failed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Stopped => "stopped",
-            Status::Starting => "starting",
-            Status::Running => "running",
-            Status::Stopping => "stopping",
-            Status::Restarting => "restarting",
-            Status::Failed => "failed",
-        }
-    }
-
-    /// Whether a process of the service exists (or is about to).
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            Status::Starting | Status::Running | Status::Stopping | Status::Restarting
-        )
-    }
-}
-
-/// What the API and the CLI see of a service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Snapshot {
-    pub name: String,
-    pub status: Status,
-    pub pid: Option<i32>,
-    /// Unix time (ms) the current process started.
-    pub started_at_ms: Option<u64>,
-    pub restarts: u32,
-    pub last_exit: Option<ExitInfo>,
-    /// Why the service is `failed`.
-    pub reason: Option<String>,
-    /// While a process runs and the service has a health check: what the checks show.
-    pub health: Option<Health>,
-}
-
-impl Snapshot {
-    /// A service that has never run.
-    pub fn stopped(name: &str) -> Self {
-        Self {
-            name: name.to_string(),
-            status: Status::Stopped,
-            pid: None,
-            started_at_ms: None,
-            restarts: 0,
-            last_exit: None,
-            reason: None,
-            health: None,
-        }
-    }
-}
+pub use keel_api::{Snapshot, Status};
 
 pub(super) enum Command {
     Start(oneshot::Sender<Result<Snapshot, String>>),
