@@ -8,7 +8,7 @@ use super::diag::suggestion;
 use super::model::{Deployment, HealthCheck, PluginTable, RestartPolicy, Service, Startup};
 use super::node::{Entry, Node, Table, Value};
 use super::reader::{Cx, describe, join};
-use super::service::{ServiceParts, check_name, restart_policy, service_type};
+use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
 /// Deployment modes and check types a user may keep a table for even when another one is
 /// selected (so switching `mode` is a one-word edit).
@@ -29,7 +29,7 @@ const SERVICE_KEYS: [&str; 10] = [
     "startup",
 ];
 const CHECK_KEYS: [&str; 4] = ["type", "interval", "retries", "timeout"];
-const STARTUP_KEYS: [&str; 9] = [
+const STARTUP_KEYS: [&str; 12] = [
     "auto_start",
     "start_timeout",
     "start_order",
@@ -39,6 +39,9 @@ const STARTUP_KEYS: [&str; 9] = [
     "restart_window",
     "success_exit_codes",
     "stop_timeout",
+    "restart_delay",
+    "max_restart_delay",
+    "stable_run",
 ];
 
 /// `[services.NAME]` and its `deployment`, `health_check` and `startup` tables.
@@ -217,7 +220,7 @@ fn startup(cx: &mut Cx, node: &Node, path: &str) -> Startup {
             "give either `restart` or `restart_on_failure`, not both",
         );
     }
-    Startup {
+    let mut startup = Startup {
         auto_start: cx.boolean(t, path, "auto_start").unwrap_or(d.auto_start),
         start_timeout: cx
             .seconds(t, path, "start_timeout")
@@ -245,7 +248,12 @@ fn startup(cx: &mut Cx, node: &Node, path: &str) -> Startup {
         stop_timeout: cx
             .seconds(t, path, "stop_timeout")
             .unwrap_or(d.stop_timeout),
-    }
+        restart_delay: d.restart_delay,
+        max_restart_delay: d.max_restart_delay,
+        stable_run: d.stable_run,
+    };
+    restart_timing(cx, t, path, &mut startup);
+    startup
 }
 
 fn exit_codes(cx: &mut Cx, t: &Table, path: &str) -> Option<Vec<i32>> {

@@ -125,6 +125,22 @@ impl<'a> Cx<'a> {
 
     /// A positive number of seconds, integer or fractional (`interval = 0.5`).
     pub(super) fn seconds(&mut self, t: &Table, path: &str, key: &str) -> Option<Duration> {
+        self.seconds_from(t, path, key, false)
+    }
+
+    /// A number of seconds that may also be zero, for waits that can be left out
+    /// (`restart_delay = 0`).
+    pub(super) fn seconds_or_zero(&mut self, t: &Table, path: &str, key: &str) -> Option<Duration> {
+        self.seconds_from(t, path, key, true)
+    }
+
+    fn seconds_from(
+        &mut self,
+        t: &Table,
+        path: &str,
+        key: &str,
+        zero_ok: bool,
+    ) -> Option<Duration> {
         let e = t.get(key)?;
         let secs = match &e.node.value {
             Value::Integer(n) => *n as f64,
@@ -134,13 +150,15 @@ impl<'a> Cx<'a> {
                 return None;
             }
         };
-        if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 365.0 {
+        let low_ok = if zero_ok { secs >= 0.0 } else { secs > 0.0 };
+        if secs.is_finite() && low_ok && secs <= 86_400.0 * 365.0 {
             Some(Duration::from_secs_f64(secs))
         } else {
+            let what = if zero_ok { "non-negative" } else { "positive" };
             self.error(
                 &e.node.span,
                 &join(path, key),
-                format!("expected a positive number of seconds, found {secs}"),
+                format!("expected a {what} number of seconds, found {secs}"),
             );
             None
         }

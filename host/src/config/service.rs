@@ -1,7 +1,8 @@
 //! What both forms of a service share: the one place a [`Service`] is assembled, the fields
-//! both read the same way, and the checks of a service's name, type and restart policy.
+//! both read the same way, and the checks of a service's name, type and restart settings.
 
 use std::ops::Range;
+use std::time::Duration;
 
 use super::diag::suggestion;
 use super::model::{Deployment, HealthCheck, RestartPolicy, Service, ServiceType, Startup};
@@ -90,6 +91,50 @@ pub(super) fn service_type(cx: &mut Cx, t: &Table, path: &str) -> Option<Service
         );
         None
     })
+}
+
+/// The restart timing keys, which both forms accept: `restart_delay`, `max_restart_delay` and
+/// `stable_run`, read into `startup`, which keeps its defaults for those not given. The
+/// backoff starts at `restart_delay` and doubles up to `max_restart_delay`, so a maximum below
+/// the start is refused (at the key that was written, when only one was).
+pub(super) fn restart_timing(cx: &mut Cx, t: &Table, path: &str, startup: &mut Startup) {
+    let delay = cx.seconds_or_zero(t, path, "restart_delay");
+    let max = cx.seconds_or_zero(t, path, "max_restart_delay");
+    if let Some(s) = cx.seconds_or_zero(t, path, "stable_run") {
+        startup.stable_run = s;
+    }
+    startup.restart_delay = delay.unwrap_or(startup.restart_delay);
+    startup.max_restart_delay = max.unwrap_or(startup.max_restart_delay);
+    // A key written with a bad value is reported already; comparing its default would add a
+    // second complaint about something the user did not write.
+    let usable = |key: &str, value: Option<Duration>| value.is_some() || t.get(key).is_none();
+    if !usable("restart_delay", delay)
+        || !usable("max_restart_delay", max)
+        || startup.max_restart_delay >= startup.restart_delay
+    {
+        return;
+    }
+    let (key, message) = if max.is_some() {
+        (
+            "max_restart_delay",
+            format!(
+                "expected at least `restart_delay` ({} seconds), found {}",
+                startup.restart_delay.as_secs_f64(),
+                startup.max_restart_delay.as_secs_f64()
+            ),
+        )
+    } else {
+        (
+            "restart_delay",
+            format!(
+                "expected at most `max_restart_delay` ({} seconds, its default), found {}",
+                startup.max_restart_delay.as_secs_f64(),
+                startup.restart_delay.as_secs_f64()
+            ),
+        )
+    };
+    let span = t.get(key).map(|e| e.node.span.clone()).unwrap_or_default();
+    cx.error(&span, &join(path, key), message);
 }
 
 /// A restart policy as either document writes it: the guide's lowercase `on-failure` or the

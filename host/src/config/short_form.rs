@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::model::{Deployment, HealthCheck, PluginTable, Service, Startup};
 use super::node::{Entry, Node, Table, Value};
 use super::reader::{Cx, join};
-use super::service::{ServiceParts, check_name, restart_policy, service_type};
+use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
-const SHORT_KEYS: [&str; 13] = [
+const SHORT_KEYS: [&str; 16] = [
     "name",
     "cmd",
     "restart",
@@ -23,6 +23,9 @@ const SHORT_KEYS: [&str; 13] = [
     "working_dir",
     "env",
     "auto_start",
+    "restart_delay",
+    "max_restart_delay",
+    "stable_run",
 ];
 
 /// The service registry's short form: `[[service]] name, cmd, restart, health_check = "…"`.
@@ -106,6 +109,7 @@ pub(super) fn short_service(
     if let Some(b) = cx.boolean(t, path, "auto_start") {
         startup.auto_start = b;
     }
+    restart_timing(cx, t, path, &mut startup);
     ServiceParts {
         name,
         span: name_span,

@@ -26,7 +26,6 @@ use crate::state::StateDir;
 
 pub use files::ServiceFiles;
 pub use logs::{Rotation, tail};
-pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
 pub use preflight::{Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
