@@ -123,8 +123,9 @@ def restart_reaction(rounds):
             samples.append((time.perf_counter() - t0) * 1000)
             os.close(old)
             wait_until(lambda: d.pid_of("svc") not in (None, pid))
-            # Let it run stably (5 s, Keel's STABLE_RUN): the first restart after a stable run
-            # is immediate; kills in quick succession would measure the crash-loop backoff.
+            # Let it run stably (5 s, Keel's default `stable_run`): the first restart after a
+            # stable run is immediate; kills in quick succession would measure the crash-loop
+            # backoff.
             time.sleep(5.2)
         return samples
     finally:

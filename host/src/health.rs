@@ -87,8 +87,8 @@ impl HealthTracker {
     /// hundredth of the time it has been starting (1 ms to 500 ms), so a check interval of
     /// seconds does not slow a platform's start (a service that takes T to come up is seen
     /// at most T/100 late, at the cost of about 100 + 100 ln(T / 100 ms) checks while it
-    /// starts; each costs the daemon some tens of microseconds). The monitor times these short
-    /// sleeps with a kernel timer: tokio's would round each up to the next whole millisecond.
+    /// starts). The monitor times these short sleeps with a kernel timer: tokio's would round
+    /// each up to the next whole millisecond.
     ///
     /// Afterwards checks come at the configured interval, on the next instant of the grid
     /// `grid + k * interval`: never later than an interval after the previous check, and at

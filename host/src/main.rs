@@ -1,11 +1,9 @@
 use std::process::ExitCode;
 
 /// mimalloc rather than glibc's malloc: a health check allocates and frees a plugin's store,
-/// WASI context and buffers, and with mimalloc the daemon spends about a third less CPU at
-/// steady state than with glibc (100 services checked every second: 1.1% against 1.7% of a
-/// core in user time on the same machine; glibc's extra went largely to `malloc_consolidate`
-/// and `free`). Transparent huge pages stay off (`no_thp`): with them its arenas cost 20 MB
-/// more RSS at 100 services.
+/// WASI context and buffers, and with mimalloc the daemon spends less CPU at steady state than
+/// with glibc, whose extra time goes largely to `malloc_consolidate` and `free`. Transparent
+/// huge pages stay off (`no_thp`): with them its arenas take more resident memory.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

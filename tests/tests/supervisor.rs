@@ -156,6 +156,47 @@ fn a_crash_loop_backs_off_then_ends_failed_and_start_clears_it() {
     );
 }
 
+/// A service killed from outside again and again (an OOM killer, a chaos test) is restarted
+/// within its `max_restart_delay`: by default the eighth kill in a row would wait 6.4 s.
+#[test]
+fn a_service_killed_again_and_again_is_restarted_within_its_max_restart_delay() {
+    let m = marker("maxdelay");
+    let p = Platform::new(&svc(
+        "app",
+        "sleep 313",
+        &m,
+        "restart = \"always\"\nmax_restarts = 100\nmax_restart_delay = 0.3",
+    ));
+    let r = p.keel(&["services", "start", "app"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut waits = Vec::new();
+    for restart in 1..=8 {
+        let before = pid(&p.status("app"));
+        std::process::Command::new("kill")
+            .args(["-9", &before.to_string()])
+            .status()
+            .unwrap();
+        let t = Instant::now();
+        let after = p.wait_for("app", Duration::from_secs(20), |s| {
+            s["restarts"] == restart && s["status"] == "running"
+        });
+        waits.push(t.elapsed());
+        assert_ne!(pid(&after), before);
+    }
+    // The backoff stopped at 0.3 s; the bound leaves room for a busy machine and still lies
+    // well below the 3.2 s and 6.4 s the default would have waited for the last two.
+    assert!(
+        waits.iter().all(|w| *w < Duration::from_secs(3)),
+        "{waits:?}\n{}",
+        p.log("app")
+    );
+    let log = p.log("app");
+    assert!(
+        log.contains("killed by SIGKILL; restarting in 300ms (restart 8)"),
+        "{log}"
+    );
+}
+
 #[test]
 fn stop_leaves_no_process_of_the_group() {
     let m = marker("group");

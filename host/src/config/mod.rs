@@ -2,16 +2,21 @@
 //! with its file, line, column and key path.
 
 mod diag;
+mod full_form;
 mod model;
 mod node;
 mod parse;
+mod reader;
+mod service;
+mod settings;
+mod short_form;
 
 use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Location, did_you_mean, suggestion};
+pub use full_form::{STANDARD_CHECKS, STANDARD_MODES};
 pub use model::*;
 pub use node::{Entry, Node, Table, Value};
-pub use parse::{STANDARD_CHECKS, STANDARD_MODES};
 
 /// Why a config could not be loaded. Callers branch on this: a missing file and an invalid one
 /// are reported differently.

@@ -165,6 +165,17 @@ pub struct Startup {
     /// Grace time between the stop signal (or stop command) and SIGKILL.
     #[serde(with = "secs")]
     pub stop_timeout: Duration,
+    /// The wait before the second restart in a row without a stable run in between (the
+    /// first is immediate); each further one waits twice as long as the one before.
+    #[serde(with = "secs")]
+    pub restart_delay: Duration,
+    /// The longest wait between restarts: where the doubling stops.
+    #[serde(with = "secs")]
+    pub max_restart_delay: Duration,
+    /// A run at least this long is stable: the next restart is immediate again and the
+    /// doubling starts over.
+    #[serde(with = "secs")]
+    pub stable_run: Duration,
 }
 
 impl Default for Startup {
@@ -178,6 +189,9 @@ impl Default for Startup {
             restart_window: Duration::from_secs(60),
             success_exit_codes: vec![0],
             stop_timeout: Duration::from_secs(10),
+            restart_delay: Duration::from_millis(100),
+            max_restart_delay: Duration::from_secs(10),
+            stable_run: Duration::from_secs(5),
         }
     }
 }

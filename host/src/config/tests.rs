@@ -261,3 +261,100 @@ fn grants_and_orchestrator_settings() {
     assert_eq!(c.plugins.grants["echo"].network, vec!["127.0.0.1:*"]);
     assert_eq!(c.plugins.grants["echo"].memory_mb, Some(32));
 }
+
+#[test]
+fn restart_timing_defaults_and_settings_in_both_forms() {
+    let s = parse(WEB).unwrap();
+    let d = &s.service("web").unwrap().startup;
+    assert_eq!(
+        (d.restart_delay, d.max_restart_delay, d.stable_run),
+        (
+            Duration::from_millis(100),
+            Duration::from_secs(10),
+            Duration::from_secs(5)
+        )
+    );
+    let text = WEB.replace(
+        "start_order = 20",
+        "start_order = 20\nrestart_delay = 0.1\nmax_restart_delay = 2.5\nstable_run = 1",
+    );
+    let c = parse(&text).unwrap();
+    let st = &c.service("web").unwrap().startup;
+    assert_eq!(st.restart_delay, Duration::from_millis(100));
+    assert_eq!(st.max_restart_delay, Duration::from_millis(2500));
+    assert_eq!(st.stable_run, Duration::from_secs(1));
+    // Zero is allowed: no wait, or every run counts as stable.
+    let text = WEB.replace(
+        "start_order = 20",
+        "start_order = 20\nrestart_delay = 0\nmax_restart_delay = 0\nstable_run = 0",
+    );
+    let st = parse(&text).unwrap().services[0].startup.clone();
+    assert_eq!(
+        (st.restart_delay, st.max_restart_delay, st.stable_run),
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO)
+    );
+
+    let c = parse(
+        "[[service]]\nname = \"x\"\ncmd = [\"./x\"]\nrestart = \"Always\"\nrestart_delay = 0.5\nmax_restart_delay = 4\nstable_run = 30\n",
+    )
+    .unwrap();
+    let st = &c.service("x").unwrap().startup;
+    assert_eq!(st.restart, RestartPolicy::Always);
+    assert_eq!(st.restart_delay, Duration::from_millis(500));
+    assert_eq!(st.max_restart_delay, Duration::from_secs(4));
+    assert_eq!(st.stable_run, Duration::from_secs(30));
+}
+
+#[test]
+fn restart_timing_errors_are_located() {
+    let text = WEB.replace(
+        "start_order = 20",
+        "start_order = 20\nrestart_delay = -0.5\nmax_restart_delay = \"10s\"\nstable_run = -1",
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "s.toml:23:17: services.web.startup.restart_delay: expected a non-negative number of seconds, found -0.5",
+            "s.toml:24:21: services.web.startup.max_restart_delay: expected a number of seconds, found a string",
+            "s.toml:25:14: services.web.startup.stable_run: expected a non-negative number of seconds, found -1",
+        ]
+    );
+
+    // A maximum below the first delay: reported at the maximum when it is written...
+    let text = WEB.replace(
+        "start_order = 20",
+        "start_order = 20\nrestart_delay = 0.5\nmax_restart_delay = 0.2",
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            "s.toml:24:21: services.web.startup.max_restart_delay: expected at least `restart_delay` (0.5 seconds), found 0.2"
+        ]
+    );
+    // ... and at the first delay when it exceeds the default maximum.
+    let text = WEB.replace("start_order = 20", "start_order = 20\nrestart_delay = 20");
+    assert_eq!(
+        errors(&text),
+        vec![
+            "s.toml:23:17: services.web.startup.restart_delay: expected at most `max_restart_delay` (10 seconds, its default), found 20"
+        ]
+    );
+    // A bad first delay is not compared with the maximum as well.
+    let text = WEB.replace(
+        "start_order = 20",
+        "start_order = 20\nrestart_delay = -1\nmax_restart_delay = 0.05",
+    );
+    assert_eq!(errors(&text).len(), 1, "{:?}", errors(&text));
+
+    // The short form says the same, at its own keys.
+    let e = errors(
+        "[[service]]\nname = \"x\"\ncmd = [\"./x\"]\nrestart_delay = 3\nmax_restart_delay = 1\nstable_run = true\n",
+    );
+    assert_eq!(
+        e,
+        vec![
+            "s.toml:5:21: service[0].max_restart_delay: expected at least `restart_delay` (3 seconds), found 1",
+            "s.toml:6:14: service[0].stable_run: expected a number of seconds, found a boolean",
+        ]
+    );
+}

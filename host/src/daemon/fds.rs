@@ -4,8 +4,8 @@
 //! check's fast polling), so a large platform needs more than the soft limit of
 //! 1024 that most systems start a process with. And the kernel's table of a process's
 //! descriptors grows by doubling: in a process whose threads already run, each doubling waits
-//! for an RCU grace period (about 10 ms on this kind of machine) while every thread that opens
-//! a file meanwhile waits too. Both are settled once, at start, before any thread exists.
+//! for an RCU grace period while every thread that opens a file meanwhile waits too. Both are
+//! settled once, at start, before any thread exists.
 
 /// Descriptors a service may hold at once.
 const PER_SERVICE: u64 = 5;

@@ -77,9 +77,9 @@ pub async fn run(
     })?;
     let _lock = lock(&opts.state)?;
     // Listening before anything else: a client's connect and first request wait in the
-    // socket's queue while the plugins load and the supervisor starts (a few milliseconds
-    // that they would otherwise add), and are answered as soon as the API serves. A daemon
-    // that fails from here on removes the socket file, and its queued clients see it exit.
+    // socket's queue while the plugins load and the supervisor starts (time that they would
+    // otherwise add), and are answered as soon as the API serves. A daemon that fails from
+    // here on removes the socket file, and its queued clients see it exit.
     let (socket, listener) = SocketFile::bind(opts.state.socket())?;
     let config = Arc::new(opts.config);
     let graph =
@@ -90,9 +90,9 @@ pub async fn run(
             })?,
         );
     let reaper = Reaper::start()?;
-    // Each new file in the state directory costs a journaled create (0.1-0.3 ms here, three
-    // per service): made on the blocking pool, in start order, while the plugins load and
-    // after; the daemon serves before they are all there.
+    // Each new file in the state directory costs a journaled create (three per service):
+    // made on the blocking pool, in start order, while the plugins load and after; the daemon
+    // serves before they are all there.
     let files = ServiceFiles::prepare(&graph, &opts.state);
     let (deployer, checker) = make_plugins(&config, &opts.state).await?;
     let supervisor = Supervisor::new(

@@ -254,11 +254,11 @@ impl ServiceRecord {
 ///
 /// Not fsynced. What the state directory holds describes processes, which do not outlive the
 /// machine; the daemon's own crash or kill leaves the page cache, so the next daemon reads
-/// what was renamed (as systemd keeps its runtime state in a tmpfs). An fsync cost about a
-/// millisecond and a journal commit per write here, on every start, stop and restart. After a
-/// power loss the file is the old or the new record (ext4, xfs and btrfs flush a file renamed
-/// over another before the rename), or at worst unreadable, and an unreadable record is moved
-/// aside with a warning like any other.
+/// what was renamed (as systemd keeps its runtime state in a tmpfs). An fsync would wait for a
+/// journal commit on every write, so on every start, stop and restart. After a power loss the
+/// file is the old or the new record (ext4, xfs and btrfs flush a file renamed over another
+/// before the rename), or at worst unreadable, and an unreadable record is moved aside with a
+/// warning like any other.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;

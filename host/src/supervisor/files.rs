@@ -1,9 +1,8 @@
 //! What each service needs in the state directory before it can run: its two output FIFOs and
-//! its log file. Creating them costs a journaled create each (0.1–0.3 ms apiece on this
-//! kind of VM, three per service), so a daemon does not wait for all of them before it
-//! serves: a thread of its own creates them in start order (the services that
-//! start first are ready first), and each service waits only for its own, when it first
-//! launches a process or opens its log.
+//! its log file. Creating them costs a journaled create each (three per service), so a daemon
+//! does not wait for all of them before it serves: a thread of its own creates them in start
+//! order (the services that start first are ready first), and each service waits only for its
+//! own, when it first launches a process or opens its log.
 
 use std::collections::HashMap;
 use std::sync::Arc;

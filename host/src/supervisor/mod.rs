@@ -27,7 +27,6 @@ use crate::state::StateDir;
 pub use files::ServiceFiles;
 pub use keel_api::Event;
 pub use logs::{Rotation, tail};
-pub use policy::{BACKOFF_BASE, BACKOFF_CAP, STABLE_RUN};
 pub use preflight::{CheckKind, Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
@@ -272,8 +271,8 @@ impl Supervisor {
             let planned: Vec<&str> = levels.iter().flatten().copied().collect();
             let todo = planned.iter().filter(|n| !self.is_active(n));
             // A few at a time: the checks are quick plugin calls, and each one running beside
-            // the others needs a plugin instance of its own (a fresh one costs a few hundred
-            // microseconds), while an engine that is slow to answer still overlaps a few.
+            // the others needs a plugin instance of its own (a fresh one has to be
+            // instantiated), while an engine that is slow to answer still overlaps a few.
             let checks: Vec<_> = todo.map(|n| self.preflight(n, &planned)).collect();
             let reports: Vec<Preflight> = futures_util::stream::iter(checks)
                 .buffered(PREFLIGHTS_AT_ONCE)

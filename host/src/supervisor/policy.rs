@@ -1,19 +1,17 @@
 //! Restart decisions: the policy (always / on-failure / never), success exit codes, exponential
 //! backoff between repeated crashes, and `max_restarts` within a window. Pure, so that every rule
 //! is unit-tested without processes.
+//!
+//! The backoff's timing is the service's own (`[startup]` `restart_delay`, `max_restart_delay`,
+//! `stable_run`): a crash after a stable run restarts at once; each further crash without a
+//! stable run in between waits `restart_delay`, then twice as long each time, up to
+//! `max_restart_delay`.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{RestartPolicy, Startup};
 use crate::state::ExitInfo;
-
-/// A run at least this long is "stable": the next crash restarts at once, with no backoff.
-pub const STABLE_RUN: Duration = Duration::from_secs(5);
-/// Backoff after the second quick crash in a row; doubles each time.
-pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
-/// Backoff never exceeds this.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -32,6 +30,12 @@ pub struct RestartTracker {
     success_codes: Vec<i32>,
     max_restarts: u32,
     window: Duration,
+    /// The first wait of the backoff; doubles with each further quick crash.
+    delay: Duration,
+    /// The backoff never waits longer than this.
+    max_delay: Duration,
+    /// A run at least this long is stable: the next crash restarts at once, with no backoff.
+    stable_run: Duration,
     restarts: VecDeque<Instant>,
     quick_crashes: u32,
 }
@@ -43,6 +47,9 @@ impl RestartTracker {
             success_codes: startup.success_exit_codes.clone(),
             max_restarts: startup.max_restarts,
             window: startup.restart_window,
+            delay: startup.restart_delay,
+            max_delay: startup.max_restart_delay,
+            stable_run: startup.stable_run,
             restarts: VecDeque::new(),
             quick_crashes: 0,
         }
@@ -89,14 +96,15 @@ impl RestartTracker {
                 self.window.as_secs_f64()
             ));
         }
-        if ran >= STABLE_RUN {
+        if ran >= self.stable_run {
             self.quick_crashes = 0;
         }
         let delay = match self.quick_crashes {
             0 => Duration::ZERO,
-            n => BACKOFF_BASE
-                .saturating_mul(1 << (n - 1).min(16))
-                .min(BACKOFF_CAP),
+            n => self
+                .delay
+                .saturating_mul(2u32.saturating_pow(n - 1))
+                .min(self.max_delay),
         };
         self.quick_crashes += 1;
         self.restarts.push_back(now);
@@ -206,7 +214,7 @@ mod tests {
         // Later, outside the window, after a stable run: immediate restart again.
         let later = t0 + Duration::from_secs(61);
         assert_eq!(
-            t.on_exit(&fail, STABLE_RUN, later),
+            t.on_exit(&fail, Startup::default().stable_run, later),
             Decision::Restart(Duration::ZERO)
         );
     }
@@ -219,6 +227,97 @@ mod tests {
         for _ in 0..30 {
             last = t.on_exit(&ExitInfo::Code(1), QUICK, t0);
         }
-        assert_eq!(last, Decision::Restart(BACKOFF_CAP));
+        assert_eq!(
+            last,
+            Decision::Restart(Startup::default().max_restart_delay)
+        );
+    }
+
+    #[test]
+    fn the_default_timing_is_what_it_always_was() {
+        let d = Startup::default();
+        assert_eq!(
+            (d.restart_delay, d.max_restart_delay, d.stable_run),
+            (
+                Duration::from_millis(100),
+                Duration::from_secs(10),
+                Duration::from_secs(5)
+            )
+        );
+        // Quick crashes: 0, then 100 ms doubling up to 10 s.
+        let mut t = tracker(RestartPolicy::Always, 1000);
+        let t0 = Instant::now();
+        let delays: Vec<Decision> = (0..10)
+            .map(|_| t.on_exit(&ExitInfo::Code(1), QUICK, t0))
+            .collect();
+        assert_eq!(
+            delays,
+            [0, 100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]
+                .map(|ms| Decision::Restart(Duration::from_millis(ms)))
+        );
+    }
+
+    fn timed(restart_delay: f64, max_restart_delay: f64, stable_run: f64) -> RestartTracker {
+        RestartTracker::new(&Startup {
+            restart: RestartPolicy::Always,
+            max_restarts: 1000,
+            restart_delay: Duration::from_secs_f64(restart_delay),
+            max_restart_delay: Duration::from_secs_f64(max_restart_delay),
+            stable_run: Duration::from_secs_f64(stable_run),
+            ..Startup::default()
+        })
+    }
+
+    #[test]
+    fn custom_delays_start_double_and_stop_where_configured() {
+        let mut t = timed(0.25, 1.5, 5.0);
+        let t0 = Instant::now();
+        let delays: Vec<Decision> = (0..6)
+            .map(|_| t.on_exit(&ExitInfo::Code(1), QUICK, t0))
+            .collect();
+        assert_eq!(
+            delays,
+            [0, 250, 500, 1000, 1500, 1500].map(|ms| Decision::Restart(Duration::from_millis(ms)))
+        );
+        // No wait at all when the delay is zero.
+        let mut t = timed(0.0, 0.0, 5.0);
+        for _ in 0..5 {
+            assert_eq!(
+                t.on_exit(&ExitInfo::Code(1), QUICK, t0),
+                Decision::Restart(Duration::ZERO)
+            );
+        }
+    }
+
+    #[test]
+    fn a_large_maximum_is_reached_however_small_the_first_delay() {
+        let mut t = timed(0.001, 3600.0, 5.0);
+        let t0 = Instant::now();
+        let mut last = Decision::Restart(Duration::ZERO);
+        for _ in 0..40 {
+            last = t.on_exit(&ExitInfo::Code(1), QUICK, t0);
+        }
+        assert_eq!(last, Decision::Restart(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn a_service_killed_every_two_seconds_restarts_at_once_when_one_second_is_stable() {
+        let every = Duration::from_secs(2);
+        let t0 = Instant::now();
+        let mut t = timed(0.1, 10.0, 1.0);
+        for i in 0..20 {
+            assert_eq!(
+                t.on_exit(&ExitInfo::Signal("SIGKILL".into()), every, t0 + every * i),
+                Decision::Restart(Duration::ZERO),
+                "kill {i}"
+            );
+        }
+        // With the default stable run (5 s) the same kills back off, up to 10 s.
+        let mut t = tracker(RestartPolicy::Always, 1000);
+        let mut last = Decision::Restart(Duration::ZERO);
+        for i in 0..20 {
+            last = t.on_exit(&ExitInfo::Signal("SIGKILL".into()), every, t0 + every * i);
+        }
+        assert_eq!(last, Decision::Restart(Duration::from_secs(10)));
     }
 }

@@ -1,7 +1,7 @@
 //! Sleeps with sub-millisecond precision, for the health monitor's fast polling of a starting
 //! service. tokio's timer counts whole milliseconds and rounds a deadline up to the next one,
-//! so a 1 ms sleep lasts 1 to 2 ms (2.4 ms per poll was measured with the check included);
-//! a kernel timer (timerfd) registered with the runtime's reactor fires when asked.
+//! so a 1 ms sleep lasts 1 to 2 ms; a kernel timer (timerfd) registered with the runtime's
+//! reactor fires when asked.
 //!
 //! A monitor sleeps through a [`Sleeper`], which holds a timer only while the sleeps are short
 //! (while its service starts), so the descriptor a timer costs is returned once the service is

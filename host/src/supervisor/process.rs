@@ -115,8 +115,8 @@ pub fn spawn(
         .stderr(open_rw(&fifos.stderr)?);
     // Its own process group, so that stopping it reaches everything it started. No pre_exec
     // hook: without one std spawns through posix_spawn (a vfork-like clone, which also
-    // resets the signal mask), not through a fork that copies the daemon's page tables; that
-    // keeps a restart well under a millisecond of the daemon's time. The daemon that the CLI
+    // resets the signal mask), not through a fork that copies the daemon's page tables, so a
+    // restart costs the daemon little however large it has grown. The daemon that the CLI
     // starts runs in a session of its own with no terminal, so its services have none either.
     cmd.process_group(0);
     let child = cmd.spawn()?;

@@ -1,0 +1,83 @@
+//! The platform-wide tables: `[orchestrator]` and `[plugins]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::model::{GrantSettings, OrchestratorSettings, PluginSettings};
+use super::node::Node;
+use super::reader::Cx;
+
+const GRANT_KEYS: [&str; 7] = [
+    "network",
+    "commands",
+    "paths",
+    "unix_sockets",
+    "env",
+    "memory_mb",
+    "timeout_ms",
+];
+
+/// `[orchestrator]`: only its `services` table is defined.
+pub(super) fn orchestrator(cx: &mut Cx, node: &Node) -> OrchestratorSettings {
+    let mut out = OrchestratorSettings::default();
+    let Some(t) = cx.table(node, "orchestrator") else {
+        return out;
+    };
+    cx.unknown_keys(t, "orchestrator", &["services"]);
+    if let Some(e) = t.get("services")
+        && let Some(s) = cx.table(&e.node, "orchestrator.services")
+    {
+        let path = "orchestrator.services";
+        cx.unknown_keys(s, path, &["auto_start_dependencies"]);
+        if let Some(b) = cx.boolean(s, path, "auto_start_dependencies") {
+            out.auto_start_dependencies = b;
+        }
+    }
+    out
+}
+
+/// `[plugins]`: the third-party plugin directory (relative to the config file) and the grants.
+pub(super) fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSettings {
+    let mut out = PluginSettings::default();
+    let Some(t) = cx.table(node, "plugins") else {
+        return out;
+    };
+    cx.unknown_keys(t, "plugins", &["dir", "grants"]);
+    if let Some(dir) = cx.string(t, "plugins", "dir") {
+        let dir = PathBuf::from(dir);
+        out.dir = Some(match config_path.parent() {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir,
+        });
+    }
+    if let Some(e) = t.get("grants")
+        && let Some(g) = cx.table(&e.node, "plugins.grants")
+    {
+        let mut grants = BTreeMap::new();
+        for entry in &g.entries {
+            let path = format!("plugins.grants.{}", entry.key);
+            let Some(gt) = cx.table(&entry.node, &path) else {
+                continue;
+            };
+            cx.unknown_keys(gt, &path, &GRANT_KEYS);
+            grants.insert(
+                entry.key.clone(),
+                GrantSettings {
+                    network: cx.strings(gt, &path, "network"),
+                    commands: cx.strings(gt, &path, "commands"),
+                    paths: cx.strings(gt, &path, "paths"),
+                    unix_sockets: cx.strings(gt, &path, "unix_sockets"),
+                    env: cx.strings(gt, &path, "env"),
+                    memory_mb: cx
+                        .integer(gt, &path, "memory_mb", 1..65_537)
+                        .map(|n| n as u32),
+                    timeout_ms: cx
+                        .integer(gt, &path, "timeout_ms", 1..3_600_001)
+                        .map(|n| n as u64),
+                },
+            );
+        }
+        out.grants = grants;
+    }
+    out
+}
