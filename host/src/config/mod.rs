@@ -3,6 +3,7 @@
 
 mod diag;
 mod full_form;
+mod hooks;
 mod model;
 mod node;
 mod parse;
@@ -15,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 pub use diag::{Diagnostic, Diagnostics, Location, did_you_mean, suggestion};
 pub use full_form::{STANDARD_CHECKS, STANDARD_MODES};
+pub use hooks::DEFAULT_HOOK_TIMEOUT;
 pub use model::*;
 pub use node::{Entry, Node, Table, Value};
 

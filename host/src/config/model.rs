@@ -18,6 +18,8 @@ pub struct Config {
     pub services: Vec<Service>,
     pub orchestrator: OrchestratorSettings,
     pub plugins: PluginSettings,
+    /// `[[hooks]]`: the platform-wide hooks, run for every service before its own.
+    pub hooks: Vec<HookEntry>,
     pub(crate) source: SourceFile,
 }
 
@@ -91,6 +93,8 @@ pub struct Service {
     pub deployment: Deployment,
     pub health_check: Option<HealthCheck>,
     pub startup: Startup,
+    /// `[[services.NAME.hooks]]`, in file order.
+    pub hooks: Vec<HookEntry>,
     /// Span of the service's table header (or `[[service]]` entry).
     pub span: std::ops::Range<usize>,
 }
@@ -127,6 +131,34 @@ pub struct PluginTable {
     pub key_path: String,
     /// The table (empty when the file has none), with spans for mapping problems back.
     pub node: Node,
+}
+
+/// One hook: a hook plugin, when it runs, and what its failure means.
+#[derive(Debug, Clone)]
+pub struct HookEntry {
+    /// The hook plugin's name.
+    pub plugin: String,
+    /// The phases this entry runs in; `None`: the ones the plugin asks for.
+    pub phases: Option<Vec<keel_api::HookPhase>>,
+    /// Each run's time limit (inside the phase's own: a start's `start_timeout`, a stop's
+    /// `stop_timeout`).
+    pub timeout: Duration,
+    pub on_error: OnError,
+    /// The plugin's own table (`settings = { … }`).
+    pub settings: PluginTable,
+    /// e.g. `services.api.hooks[0]`, for messages.
+    pub key_path: String,
+    pub span: std::ops::Range<usize>,
+}
+
+/// What a hook's failure (trap, time limit, error, denied capability) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// As a veto: a blocking phase's operation is refused.
+    Fail,
+    /// As if the hook had said proceed.
+    Ignore,
 }
 
 /// What to do when a service's process exits.

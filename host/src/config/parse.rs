@@ -7,13 +7,14 @@ use std::path::Path;
 
 use super::diag::{Diagnostics, SourceFile};
 use super::full_form::full_service;
+use super::hooks::hook_entries;
 use super::model::{Config, OrchestratorSettings, PluginSettings, Service};
 use super::node::{self, Value};
 use super::reader::Cx;
 use super::settings::{orchestrator, plugins};
 use super::short_form::short_service;
 
-const TOP_KEYS: [&str; 4] = ["services", "service", "orchestrator", "plugins"];
+const TOP_KEYS: [&str; 5] = ["services", "service", "orchestrator", "plugins", "hooks"];
 
 /// Parses and checks `text` (the contents of `path`).
 pub fn parse(
@@ -69,6 +70,7 @@ pub fn check(
         services: Vec::new(),
         orchestrator: OrchestratorSettings::default(),
         plugins: PluginSettings::default(),
+        hooks: Vec::new(),
         source: source.clone(),
     };
     cx.unknown_keys(top, "", &TOP_KEYS);
@@ -115,6 +117,9 @@ pub fn check(
     }
     if let Some(e) = top.get("plugins") {
         config.plugins = plugins(&mut cx, &e.node, path);
+    }
+    if let Some(e) = top.get("hooks") {
+        config.hooks = hook_entries(&mut cx, &e.node, "hooks");
     }
     (Some(config), cx.finish())
 }

@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::diag::suggestion;
+use super::hooks::hook_entries;
 use super::model::{Deployment, HealthCheck, RestartPolicy, Service, ServiceType, Startup};
 use super::node::Table;
 use super::reader::{Cx, join};
@@ -37,6 +38,10 @@ impl ServiceParts {
         let required_for = cx.strings(t, path, "required_for");
         let dependencies = cx.names(t, path, "dependencies");
         let conflicts = cx.names(t, path, "conflicts");
+        let hooks = match t.get("hooks") {
+            Some(e) => hook_entries(cx, &e.node, &join(path, "hooks")),
+            None => Vec::new(),
+        };
         if !self.name_ok {
             return None;
         }
@@ -51,6 +56,7 @@ impl ServiceParts {
             deployment: self.deployment?,
             health_check: self.health_check,
             startup: self.startup,
+            hooks,
             span: self.span,
         })
     }

@@ -358,3 +358,96 @@ fn restart_timing_errors_are_located() {
         ]
     );
 }
+
+#[test]
+fn hooks_platform_wide_and_per_service_in_file_order() {
+    let text = format!(
+        r#"{WEB}
+[[services.web.hooks]]
+plugin = "etcd-register"
+[services.web.hooks.settings]
+endpoint = "http://127.0.0.1:2379"
+
+[[services.web.hooks]]
+plugin = "gate"
+phases = ["before-start", "on-unhealthy"]
+timeout = 0.5
+on_error = "ignore"
+
+[[hooks]]
+plugin = "webhook"
+settings = {{ url = "http://127.0.0.1:9/x" }}
+"#
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.hooks.len(), 1);
+    assert_eq!(c.hooks[0].plugin, "webhook");
+    assert_eq!(c.hooks[0].phases, None);
+    assert_eq!(c.hooks[0].timeout, DEFAULT_HOOK_TIMEOUT);
+    assert_eq!(c.hooks[0].on_error, OnError::Fail);
+    assert_eq!(c.hooks[0].settings.key_path, "hooks[0].settings");
+    let s = c.service("web").unwrap();
+    let names: Vec<&str> = s.hooks.iter().map(|h| h.plugin.as_str()).collect();
+    assert_eq!(names, ["etcd-register", "gate"]);
+    let gate = &s.hooks[1];
+    assert_eq!(
+        gate.phases,
+        Some(vec![
+            keel_api::HookPhase::BeforeStart,
+            keel_api::HookPhase::OnUnhealthy
+        ])
+    );
+    assert_eq!(gate.timeout, Duration::from_millis(500));
+    assert_eq!(gate.on_error, OnError::Ignore);
+    let Value::Table(t) = &s.hooks[0].settings.node.value else {
+        panic!()
+    };
+    assert!(t.get("endpoint").is_some());
+    assert_eq!(
+        s.hooks[0].settings.key_path,
+        "services.web.hooks[0].settings"
+    );
+}
+
+#[test]
+fn hook_errors_are_located_with_their_key_path() {
+    let text = format!(
+        r#"{WEB}
+[[services.web.hooks]]
+phases = ["before-strat"]
+on_error = "panic"
+timout = 3
+
+[[hooks]]
+plugin = "x"
+settings = 3
+"#
+    );
+    let e = errors(&text).join("\n");
+    assert!(
+        e.contains("services.web.hooks[0]: missing `plugin` (the hook plugin's name)"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "services.web.hooks[0].phases[0]: unknown phase \"before-strat\" (did you mean `before-start`?)"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "services.web.hooks[0].on_error: expected \"fail\" or \"ignore\", found \"panic\""
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("services.web.hooks[0].timout: unknown key (did you mean `timeout`?)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("hooks[0].settings: expected a table, found an integer"),
+        "{e}"
+    );
+    // Every message has a line and column.
+    assert!(e.lines().all(|l| l.starts_with("s.toml:")), "{e}");
+}
