@@ -1,8 +1,9 @@
 //! What Keel's own plugins (the bundled ones and the host's test fixtures) have in common.
 //!
-//! * Bindings for what every Keel world imports (`keel:plugin/types`, `keel:plugin/host`) are
-//!   generated here once; a plugin crate generates only its own exports with [`world!`], which
-//!   points wit-bindgen at these modules.
+//! * Bindings for what Keel's worlds import (`keel:plugin/types` and `keel:plugin/host`, and for
+//!   the `lifecycle-plugin` world `store`, `services` and `files`) are generated here once; a
+//!   plugin crate generates only its own exports with [`world!`], which points wit-bindgen at
+//!   these modules. A plugin's component imports only the interfaces it calls.
 //! * [`Reader`] reads typed values out of a `settings` table, collecting a precise [`Problem`]
 //!   for every key that is missing or has the wrong type, and reports keys nobody asked for as
 //!   unknown, with a did-you-mean.
@@ -13,12 +14,15 @@ mod bindings {
     // An imports-only world. The component linker merges the world described by this crate's
     // custom section with the plugin's own world, so it must not mention any export.
     wit_bindgen::generate!({
-        path: "../../wit/0.1.1",
+        path: "../../wit/0.1.2",
         inline: "
             package keel:sdk;
             world imports {
-                import keel:plugin/types@0.1.1;
-                import keel:plugin/host@0.1.1;
+                import keel:plugin/types@0.1.2;
+                import keel:plugin/host@0.1.2;
+                import keel:plugin/store@0.1.2;
+                import keel:plugin/services@0.1.2;
+                import keel:plugin/files@0.1.2;
             }
         ",
         generate_all,
@@ -27,7 +31,7 @@ mod bindings {
     });
 }
 
-pub use bindings::keel::plugin::{host, types};
+pub use bindings::keel::plugin::{files, host, services, store, types};
 
 use host::HostError;
 use types::{Problem, Scalar, Value};
@@ -43,13 +47,29 @@ use types::{Problem, Scalar, Value};
 /// directories below `plugins/` (like `plugins/bundled/tcp` or `plugins/fixtures/spin`).
 #[macro_export]
 macro_rules! world {
+    // wit-bindgen refuses a `with` entry the world does not use, and only `lifecycle-plugin`
+    // imports `store`, `services` and `files`, so that world gets the longer list.
+    ("lifecycle-plugin") => {
+        $crate::wit_bindgen::generate!({
+            path: "../../../wit/0.1.2",
+            world: "lifecycle-plugin",
+            with: {
+                "keel:plugin/types@0.1.2": keel_plugin_sdk::types,
+                "keel:plugin/host@0.1.2": keel_plugin_sdk::host,
+                "keel:plugin/store@0.1.2": keel_plugin_sdk::store,
+                "keel:plugin/services@0.1.2": keel_plugin_sdk::services,
+                "keel:plugin/files@0.1.2": keel_plugin_sdk::files,
+            },
+            runtime_path: "keel_plugin_sdk::wit_bindgen::rt",
+        });
+    };
     ($world:literal) => {
         $crate::wit_bindgen::generate!({
-            path: "../../../wit/0.1.1",
+            path: "../../../wit/0.1.2",
             world: $world,
             with: {
-                "keel:plugin/types@0.1.1": keel_plugin_sdk::types,
-                "keel:plugin/host@0.1.1": keel_plugin_sdk::host,
+                "keel:plugin/types@0.1.2": keel_plugin_sdk::types,
+                "keel:plugin/host@0.1.2": keel_plugin_sdk::host,
             },
             runtime_path: "keel_plugin_sdk::wit_bindgen::rt",
         });
