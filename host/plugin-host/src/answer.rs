@@ -2,6 +2,7 @@
 //! never more than the guest's own (capped) memory holds; past that, anything larger than these
 //! limits is refused as malformed rather than passed on to logs, state files or the terminal.
 
+use crate::lifecycle::{Decision, HookPhase, Verdict};
 use crate::types::{Capability, Finding, LaunchSpec, Problem, Started, WorkloadStatus};
 
 /// The longest text field accepted in an answer.
@@ -132,6 +133,26 @@ impl Bounded for Started {
             Started::Launch(spec) => spec.bounded(),
             Started::Handle(h) => text("the handle", h),
         }
+    }
+}
+
+impl Bounded for Vec<HookPhase> {
+    fn bounded(&self) -> Result<(), String> {
+        items("the list of phases", self)
+    }
+}
+
+impl Bounded for Decision {
+    fn bounded(&self) -> Result<(), String> {
+        match &self.verdict {
+            Verdict::Veto(r) | Verdict::Skip(r) | Verdict::Suppress(r) => text("the reason", r)?,
+            Verdict::Proceed | Verdict::Delay(_) => {}
+        }
+        items("the environment", &self.env)?;
+        self.env.iter().try_for_each(|(k, v)| {
+            text("a variable's name", k)?;
+            text("a variable's value", v)
+        })
     }
 }
 

@@ -29,6 +29,22 @@ pub struct Grant {
     /// Time limit for calls that carry no timeout of their own (validate, start, hooks, ...),
     /// and an upper bound for health checks' own timeouts.
     pub timeout: Option<Duration>,
+    /// What the host offers hooks beyond what `needs` asks for.
+    pub facilities: Facilities,
+}
+
+/// The host interfaces a plugin may use only when the operator grants them (they are not asked
+/// for through `needs`: a plugin's import of the interface is its request). All off by default,
+/// for bundled plugins too.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Facilities {
+    /// `store`: the plugin's own durable key-value store.
+    pub store: bool,
+    /// `services`: a read-only view of the supervised services.
+    pub services: bool,
+    /// `write_paths`: absolute directories under which the plugin may write files.
+    pub write_paths: Vec<PathBuf>,
 }
 
 /// Which capability requests a grant admits.
@@ -113,6 +129,12 @@ impl Grant {
                 "grant of plugin `{plugin}`: timeout must be positive"
             ));
         }
+        if let Some(p) = self.facilities.write_paths.iter().find(|p| !p.is_absolute()) {
+            return Err(format!(
+                "grant of plugin `{plugin}`: write path {} is not absolute",
+                p.display()
+            ));
+        }
         if let Scope::Explicit(allow) = &self.scope {
             for pattern in &allow.network {
                 if pattern != "*" && NetTarget::parse(pattern).is_none() {
@@ -147,6 +169,17 @@ impl Grant {
                     parts.push("nothing".to_string());
                 }
             }
+        }
+        let f = &self.facilities;
+        if f.store {
+            parts.push("store".to_string());
+        }
+        if f.services {
+            parts.push("services".to_string());
+        }
+        if !f.write_paths.is_empty() {
+            let paths: Vec<String> = f.write_paths.iter().map(|p| p.display().to_string()).collect();
+            parts.push(format!("write_paths [{}]", paths.join(", ")));
         }
         parts.push(format!("memory {} MiB", self.memory_limit_mb()));
         if let Some(t) = self.timeout {
@@ -257,6 +290,9 @@ fn grant_key(kind: CapabilityKind) -> &'static str {
         CapabilityKind::Path => "paths",
         CapabilityKind::UnixSocket => "unix_sockets",
         CapabilityKind::Env => "env",
+        CapabilityKind::Store => "store",
+        CapabilityKind::Services => "services",
+        CapabilityKind::WriteFiles => "write_paths",
     }
 }
 

@@ -97,7 +97,7 @@ fn classify(exports: &[String]) -> (Option<(PluginKind, String)>, Option<String>
             "keel:plugin/plugin" => None,
             "keel:plugin/health-check" => Some(PluginKind::HealthCheck),
             "keel:plugin/deployment" => Some(PluginKind::Deployment),
-            "keel:plugin/hook" => Some(PluginKind::Hook),
+            "keel:plugin/hook" | "keel:plugin/lifecycle" => Some(PluginKind::Hook),
             _ => continue,
         };
         if !SUPPORTED.contains(&version) {
@@ -150,7 +150,15 @@ fn provided(name: &str) -> bool {
         "wasi:cli" | "wasi:clocks" | "wasi:filesystem" | "wasi:io" | "wasi:random"
         | "wasi:sockets" | "wasi:http" => version.0 == 0 && version.1 == 2,
         "keel:plugin" => {
-            SUPPORTED.contains(&version) && matches!(path, "keel:plugin/host" | "keel:plugin/types")
+            SUPPORTED.contains(&version)
+                && matches!(
+                    path,
+                    "keel:plugin/host"
+                        | "keel:plugin/types"
+                        | "keel:plugin/store"
+                        | "keel:plugin/services"
+                        | "keel:plugin/files"
+                )
         }
         _ => false,
     }
@@ -164,6 +172,9 @@ fn implied(name: &str, functions: &[String]) -> Vec<ImportedCapability> {
         "wasi:http/outgoing-handler" => vec![via(CapabilityKind::Network, name.to_string())],
         "wasi:filesystem/preopens" => vec![via(CapabilityKind::Path, name.to_string())],
         "wasi:cli/environment" => vec![via(CapabilityKind::Env, name.to_string())],
+        "keel:plugin/store" => vec![via(CapabilityKind::Store, name.to_string())],
+        "keel:plugin/services" => vec![via(CapabilityKind::Services, name.to_string())],
+        "keel:plugin/files" => vec![via(CapabilityKind::WriteFiles, name.to_string())],
         "keel:plugin/host" => functions
             .iter()
             .filter_map(|f| {

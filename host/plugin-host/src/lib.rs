@@ -1,7 +1,7 @@
 //! Keel's WebAssembly plugin runtime.
 //!
 //! What varies between platforms (deployment modes, health check types, hooks) is a
-//! WebAssembly component targeting one of the worlds of `keel:plugin` (`wit/0.1.1`). This
+//! WebAssembly component targeting one of the worlds of `keel:plugin` (`wit/0.1.2`). This
 //! crate loads those components (bundled ones compiled into the host, third-party ones from a
 //! directory), checks each against the world it claims, caches their compiled code, and runs
 //! calls into them sandboxed:
@@ -21,13 +21,15 @@
 //!
 //! - `bindings`: generated, one module per WIT version; `world`: what the call path needs of
 //!   every world of every version (instantiation and the shared exports), implemented per world;
-//!   `types` and `convert`: the public types and their conversion from the bindings'.
+//!   `types`, `lifecycle` (hooks' events and verdicts, the services view) and `convert`: the
+//!   public types and their conversion from the bindings'.
 //! - `engine`: the shared engine, its epoch ticker, and the limit on calls in flight (`Turns`).
 //! - `cache` (compiled code on disk), `inspect` (worlds and imports from the component type),
 //!   `bundled` (the plugins compiled in).
 //! - `grant` and `permit`: what is allowed.
 //! - `sandbox`, `host_api`, `http_gate` and `output`: the per-call store and its doors;
-//!   `command`: the child processes of the `run-command` host function.
+//!   `command`: the child processes of the `run-command` host function; `store_api`,
+//!   `services_api` and `files_api`: the host interfaces hooks may be granted.
 //! - `pool` (warm instances), `call` (the one generic call path: a turn, a store, the call under
 //!   its deadline, the verdict) and `answer` (bounds on answers).
 //! - `plugin` and `loader`: a loaded plugin (with its typed accessors per world) and loading them.
@@ -48,27 +50,34 @@ mod command;
 mod convert;
 mod engine;
 mod error;
+mod files_api;
 mod grant;
 mod host;
 mod host_api;
 mod http_gate;
 mod inspect;
+mod lifecycle;
 mod loader;
 mod output;
 mod permit;
 mod plugin;
 mod pool;
 mod sandbox;
+mod services_api;
+mod store_api;
 mod types;
 mod world;
 
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
-pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Grant, MAX_MEMORY_MB, Scope};
+pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Facilities, Grant, MAX_MEMORY_MB, Scope};
 pub use host::{Bundled, HostConfig, PluginDescription, PluginHost, PluginSummary};
 pub use inspect::ImportedCapability;
+pub use lifecycle::{
+    Decision, ExitStatus, HookCause, HookEvent, HookPhase, ServiceState, ServicesView, Verdict,
+};
 pub use types::{
-    Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, HookEvent, LaunchSpec,
+    Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, LaunchSpec,
     LogLevel, LogLine, PluginKind, PluginSource, Problem, Reply, Scalar, ServiceInfo, Settings,
     Started, Value, WorkloadState, WorkloadStatus,
 };
@@ -108,6 +117,8 @@ pub mod limits {
     pub use crate::call::DEFAULT_CALL_TIMEOUT;
     pub use crate::command::COMMAND_OUTPUT_CAP;
     pub use crate::engine::{EPOCH_TICK, LANE_WAIT, LANES, MAX_CONCURRENT_CALLS};
+    pub use crate::files_api::MAX_FILE;
     pub use crate::host_api::UNIX_EXCHANGE_CAP;
+    pub use crate::store_api::{MAX_KEY, MAX_KEYS, MAX_VALUE};
     pub use crate::output::{LOG_BYTES_CAP, LOG_LINE_CAP, LOG_LINES_CAP, OUTPUT_CAP};
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 
+use crate::lifecycle::ServicesView;
+
 /// A network request, `host:port` or `host:*` (port `None`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NetTarget {
@@ -78,6 +80,33 @@ pub(crate) struct Permit {
     /// The addresses of `network`, once resolved, when resolving needed no name lookup (IP
     /// literals and `localhost` resolve the same every time).
     pub resolved: std::sync::OnceLock<Arc<AddressBook>>,
+    /// The plugin's own store directory, when `store` is granted.
+    pub store: Option<PathBuf>,
+    /// The services view, when `services` is granted.
+    pub services: Option<ServicesSlot>,
+    /// Directories the plugin may write under (`write_paths`).
+    pub write_paths: Vec<PathBuf>,
+}
+
+/// Where the embedder's [`ServicesView`] is installed (possibly after this permit was made: it
+/// is read when a hook asks).
+#[derive(Clone, Default)]
+pub(crate) struct ServicesSlot(pub Arc<std::sync::OnceLock<Arc<dyn ServicesView>>>);
+
+impl std::fmt::Debug for ServicesSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "ServicesSlot(installed)"
+        } else {
+            "ServicesSlot(empty)"
+        })
+    }
+}
+
+impl ServicesSlot {
+    pub fn view(&self) -> Option<&Arc<dyn ServicesView>> {
+        self.0.get()
+    }
 }
 
 /// The socket addresses a call may connect to, resolved from its network targets.

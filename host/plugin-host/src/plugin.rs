@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::v0_1::{deployment, health, hook};
+use crate::bindings::v0_1::{deployment, health, hook, lifecycle};
 use crate::cache::{CacheStatus, CodeCache};
 use crate::call::{self, CallSetup, Callee, DEFAULT_CALL_TIMEOUT};
 use crate::error::{LoadFailure, PluginError};
@@ -33,8 +33,18 @@ pub(crate) type HealthCheckPre =
 /// A deployment plugin's entry point with its warm instances.
 pub(crate) type DeploymentPre =
     Linked<deployment::DeploymentPluginPre<State>, deployment::DeploymentPlugin>;
-/// A hook plugin's entry point with its warm instances.
+/// A 0.1.0-style hook plugin's entry point with its warm instances.
 pub(crate) type HookPre = Linked<hook::HookPluginPre<State>, hook::HookPlugin>;
+/// A lifecycle hook plugin's entry point with its warm instances.
+pub(crate) type LifecyclePre =
+    Linked<lifecycle::LifecyclePluginPre<State>, lifecycle::LifecyclePlugin>;
+
+/// A hook plugin's entry point: the `lifecycle` interface, or the 0.1.0 `hook` interface that
+/// the host adapts.
+pub(crate) enum HookPreOf<'a> {
+    Lifecycle(&'a LifecyclePre),
+    Legacy(&'a HookPre),
+}
 
 /// The linked, typed entry point of a plugin with its warm instances, by world (and, later,
 /// by WIT version).
@@ -42,6 +52,7 @@ pub(crate) enum Pre {
     HealthCheck(HealthCheckPre),
     Deployment(DeploymentPre),
     Hook(HookPre),
+    Lifecycle(LifecyclePre),
 }
 
 /// What `describe()` returned.
@@ -92,9 +103,10 @@ impl Plugin {
     }
 
     /// The entry point of a hook plugin, or [`PluginError::WrongKind`].
-    pub fn hook(&self) -> Result<&HookPre, PluginError> {
+    pub fn hook(&self) -> Result<HookPreOf<'_>, PluginError> {
         match &self.pre {
-            Pre::Hook(pre) => Ok(pre),
+            Pre::Lifecycle(pre) => Ok(HookPreOf::Lifecycle(pre)),
+            Pre::Hook(pre) => Ok(HookPreOf::Legacy(pre)),
             _ => Err(self.wrong_kind(PluginKind::Hook)),
         }
     }
@@ -190,13 +202,18 @@ pub(crate) fn no_authority() -> Arc<Permit> {
 }
 
 /// Creates the linker every plugin is linked against: WASI 0.2 (the full p2 set, whose
-/// authority each call's context decides), wasi:http's outgoing handler (gated per call), and
-/// `keel:plugin/host`.
+/// authority each call's context decides), wasi:http's outgoing handler (gated per call),
+/// `keel:plugin/host`, and the interfaces hooks may be granted (`store`, `services`, `files`:
+/// linked for every plugin, each denied unless its grant allows it).
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<State>> {
+    use lifecycle::keel::plugin::{files, services, store};
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     health::HealthCheckPlugin::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    store::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    services::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+    files::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
     Ok(linker)
 }
 
@@ -248,11 +265,22 @@ pub(crate) fn link(
         PluginKind::Deployment => Pre::Deployment(Linked::new(
             deployment::DeploymentPluginPre::new(instance_pre).map_err(link_error)?,
         )),
+        PluginKind::Hook if exports_lifecycle(shape) => Pre::Lifecycle(Linked::new(
+            lifecycle::LifecyclePluginPre::new(instance_pre).map_err(link_error)?,
+        )),
         PluginKind::Hook => Pre::Hook(Linked::new(
             hook::HookPluginPre::new(instance_pre).map_err(link_error)?,
         )),
     };
     Ok((kind, version, pre))
+}
+
+/// Whether a hook exports the `lifecycle` interface (0.1.2 and later) rather than `hook`.
+fn exports_lifecycle(shape: &ComponentShape) -> bool {
+    shape
+        .exports
+        .iter()
+        .any(|e| e.starts_with("keel:plugin/lifecycle@"))
 }
 
 /// Calls `describe()` with no authority and default limits, and checks the name.
@@ -276,6 +304,7 @@ pub(crate) async fn describe(
             Pre::HealthCheck(linked) => described(&linked.pre, &mut store).await,
             Pre::Deployment(linked) => described(&linked.pre, &mut store).await,
             Pre::Hook(linked) => described(&linked.pre, &mut store).await,
+            Pre::Lifecycle(linked) => described(&linked.pre, &mut store).await,
         }
     })
     .await;

@@ -241,6 +241,12 @@ pub enum CapabilityKind {
     UnixSocket,
     /// `env`: reading host environment variables.
     Env,
+    /// `store`: the plugin's own durable key-value store.
+    Store,
+    /// `services`: a read-only view of the supervised services.
+    Services,
+    /// `write_paths`: writing files under granted prefixes.
+    WriteFiles,
 }
 
 impl fmt::Display for CapabilityKind {
@@ -251,6 +257,9 @@ impl fmt::Display for CapabilityKind {
             CapabilityKind::Path => "path",
             CapabilityKind::UnixSocket => "unix-socket",
             CapabilityKind::Env => "env",
+            CapabilityKind::Store => "store",
+            CapabilityKind::Services => "services",
+            CapabilityKind::WriteFiles => "write-files",
         })
     }
 }
@@ -423,25 +432,6 @@ pub struct Finding {
     pub ok: bool,
     /// What was found.
     pub message: String,
-}
-
-/// A lifecycle event a hook runs for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HookEvent {
-    /// Before the service starts; an error cancels the start.
-    BeforeStart,
-    /// After the service started.
-    AfterStart,
-    /// Before the service stops; an error cancels the stop.
-    BeforeStop,
-    /// After the service stopped.
-    AfterStop,
-    /// The service failed.
-    OnFailure,
-    /// The service became healthy.
-    OnHealthy,
-    /// The service became unhealthy.
-    OnUnhealthy,
 }
 
 /// Where a plugin was loaded from.

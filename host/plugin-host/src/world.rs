@@ -1,7 +1,7 @@
 //! The worlds of `keel:plugin` as the host's one call path sees them.
 //!
 //! [`World`] is implemented by the typed pre-instance of every world of every bound WIT
-//! version (today the three worlds of 0.1, from [`crate::bindings::v0_1`]). The call path
+//! version (today the four worlds of 0.1, from [`crate::bindings::v0_1`]). The call path
 //! (`call::run`) is generic over it: it instantiates through it, and the exports every world
 //! shares (`describe`, `needs`, `validate`) are called through it, without a match per world.
 //! Exports of one world only (`check`, `start`, `run`, ...) are called on the world's own
@@ -11,7 +11,7 @@
 
 use wasmtime::Store;
 
-use crate::bindings::v0_1::{deployment, health, hook, wit_types};
+use crate::bindings::v0_1::{deployment, health, hook, lifecycle, wit_types};
 use crate::sandbox::State;
 
 /// A world's linked entry point, and the exports all worlds have.
@@ -174,6 +174,48 @@ impl World for hook::HookPluginPre<State> {
     ) -> wasmtime::Result<Vec<wit_types::Problem>> {
         instance
             .keel_plugin_hook()
+            .call_validate(store, settings)
+            .await
+    }
+}
+
+impl World for lifecycle::LifecyclePluginPre<State> {
+    type Instance = lifecycle::LifecyclePlugin;
+
+    async fn instantiate(&self, store: &mut Store<State>) -> wasmtime::Result<Self::Instance> {
+        self.instantiate_async(store).await
+    }
+
+    async fn describe(
+        instance: &Self::Instance,
+        store: &mut Store<State>,
+    ) -> wasmtime::Result<Described> {
+        let info = instance.keel_plugin_plugin().call_describe(store).await?;
+        Ok(Described {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+        })
+    }
+
+    async fn needs(
+        instance: &Self::Instance,
+        store: &mut Store<State>,
+        settings: &wit_types::Settings,
+    ) -> wasmtime::Result<Vec<wit_types::Capability>> {
+        instance
+            .keel_plugin_lifecycle()
+            .call_needs(store, settings)
+            .await
+    }
+
+    async fn validate(
+        instance: &Self::Instance,
+        store: &mut Store<State>,
+        settings: &wit_types::Settings,
+    ) -> wasmtime::Result<Vec<wit_types::Problem>> {
+        instance
+            .keel_plugin_lifecycle()
             .call_validate(store, settings)
             .await
     }

@@ -77,7 +77,7 @@ impl PluginHost {
     }
 
     /// The setup of a call that needs no authority (validate).
-    fn pure(&self, plugin: &Plugin, function: &'static str) -> CallSetup {
+    pub(super) fn pure(&self, plugin: &Plugin, function: &'static str) -> CallSetup {
         CallSetup::new(function, no_authority(), None, plugin.call_timeout())
     }
 
@@ -99,8 +99,18 @@ impl PluginHost {
             return Ok(setup);
         }
         let needs = self.needs(plugin, settings, Some(&setup)).await?;
-        if !needs.is_empty() {
-            let permit = plugin.grant.authorize(&plugin.name, &needs, Some(base))?;
+        let facilities = &plugin.grant.facilities;
+        let has_facilities =
+            facilities.store || facilities.services || !facilities.write_paths.is_empty();
+        if !needs.is_empty() || has_facilities {
+            let mut permit = plugin.grant.authorize(&plugin.name, &needs, Some(base))?;
+            if facilities.store {
+                permit.store = self.inner.data_dir.as_ref().map(|d| d.join(&*plugin.name));
+            }
+            if facilities.services {
+                permit.services = Some(self.inner.services.clone());
+            }
+            permit.write_paths = facilities.write_paths.clone();
             setup.permit = Arc::new(permit);
         }
         plugin.remember_permit(hash, settings, base, setup.permit.clone());
@@ -131,6 +141,7 @@ impl PluginHost {
             Pre::HealthCheck(linked) => self.ask_needs(plugin, linked, setup, &wit_settings).await,
             Pre::Deployment(linked) => self.ask_needs(plugin, linked, setup, &wit_settings).await,
             Pre::Hook(linked) => self.ask_needs(plugin, linked, setup, &wit_settings).await,
+            Pre::Lifecycle(linked) => self.ask_needs(plugin, linked, setup, &wit_settings).await,
         }?;
         let needs = Arc::new(done.value);
         plugin.remember_needs(hash, settings, needs.clone());

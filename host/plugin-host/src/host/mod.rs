@@ -23,7 +23,9 @@ use crate::engine::Turns;
 use crate::error::{HostError, LoadError, LoadFailure, PluginError};
 use crate::grant::Grant;
 use crate::inspect::{ComponentShape, ImportedCapability};
+use crate::lifecycle::ServicesView;
 use crate::loader::Loader;
+use crate::permit::ServicesSlot;
 use crate::plugin::{self, Plugin};
 use crate::sandbox::State;
 use crate::types::{PluginKind, PluginSource};
@@ -44,6 +46,9 @@ pub struct HostConfig {
     /// check types it names (each bundled plugin costs its load at every start); one that
     /// lists or inspects plugins wants them all.
     pub bundled: Bundled,
+    /// Where plugins granted `store` keep their key-value stores (one directory each, by
+    /// plugin name), e.g. `<state>/plugin-data`. `None`: no store, whatever the grants say.
+    pub data_dir: Option<PathBuf>,
 }
 
 /// A choice among the bundled plugins, by name.
@@ -127,6 +132,9 @@ struct Inner {
     plugins: HashMap<String, Arc<Plugin>>,
     order: Vec<String>,
     load_errors: Vec<LoadError>,
+    data_dir: Option<PathBuf>,
+    /// The embedder's view of its services, for hooks granted `services`.
+    services: ServicesSlot,
 }
 
 impl PluginHost {
@@ -198,8 +206,16 @@ impl PluginHost {
                 plugins,
                 order,
                 load_errors: errors,
+                data_dir: config.data_dir,
+                services: ServicesSlot::default(),
             }),
         })
+    }
+
+    /// Installs the view of the supervised services that hooks granted `services` read (once;
+    /// later calls are ignored). Until then such hooks are told the view is not available.
+    pub fn set_services_view(&self, view: Arc<dyn ServicesView>) {
+        let _ = self.inner.services.0.set(view);
     }
 
     /// The third-party plugin files that could not be loaded, with the reason for each.
