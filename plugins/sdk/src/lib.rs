@@ -7,8 +7,12 @@
 //! * [`Reader`] reads typed values out of a `settings` table, collecting a precise [`Problem`]
 //!   for every key that is missing or has the wrong type, and reports keys nobody asked for as
 //!   unknown, with a did-you-mean.
+//! * [`json`] writes and reads the JSON that plugins exchange with HTTP APIs, and [`base64`]
+//!   and [`fnv1a`] encode bytes for them and for store keys.
 
 pub use wit_bindgen;
+
+pub mod json;
 
 mod bindings {
     // An imports-only world. The component linker merges the world described by this crate's
@@ -75,6 +79,33 @@ macro_rules! world {
         });
     };
 }
+
+/// The names of `lifecycle.phase`'s cases, in the WIT's order: the generated enum is `repr(u8)`
+/// in that order, so `phase as usize` indexes this (the `lifecycle` bindings are generated in
+/// each hook's crate, so the SDK cannot name the enum itself).
+pub const PHASE_NAMES: [&str; 9] = [
+    "before-start",
+    "after-start",
+    "on-healthy",
+    "on-check",
+    "before-stop",
+    "after-stop",
+    "before-restart",
+    "on-unhealthy",
+    "on-failed",
+];
+
+/// The names of `lifecycle.cause`'s cases, in the WIT's order (see [`PHASE_NAMES`]).
+pub const CAUSE_NAMES: [&str; 8] = [
+    "operator",
+    "dependency",
+    "auto-start",
+    "restart-policy",
+    "health",
+    "shutdown",
+    "timeout",
+    "recovery",
+];
 
 /// Reads a settings table. Every getter records its key as known; [`Reader::finish`] then reports
 /// the keys that no getter asked for. Getters return `None` both when an optional key is absent
@@ -287,6 +318,49 @@ impl<'a> Reader<'a> {
         Some(table)
     }
 
+    /// An optional string that must be one of `choices` (a problem names the closest one).
+    pub fn one_of(&mut self, key: &'static str, choices: &[&'static str]) -> Option<&'static str> {
+        let value = self.lookup(key)?;
+        match value {
+            Value::Text(s) => match choices.iter().find(|c| **c == s.as_str()) {
+                Some(choice) => Some(choice),
+                None => {
+                    let message = not_one_of(s, choices);
+                    self.problem(key, message);
+                    None
+                }
+            },
+            other => {
+                let expected = format!("one of {}", quoted_list(choices));
+                self.wrong(key, &expected, other);
+                None
+            }
+        }
+    }
+
+    /// An optional array of strings, each one of `choices`, e.g. `phases = ["on-failed"]`.
+    /// Duplicates are dropped; the order written is kept.
+    pub fn list_of(
+        &mut self,
+        key: &'static str,
+        choices: &[&'static str],
+    ) -> Option<Vec<&'static str>> {
+        let words = self.string_array(key)?;
+        let mut chosen = Vec::with_capacity(words.len());
+        for word in &words {
+            match choices.iter().find(|c| **c == word.as_str()) {
+                Some(choice) if chosen.contains(choice) => {}
+                Some(choice) => chosen.push(*choice),
+                None => {
+                    let message = not_one_of(word, choices);
+                    self.problem(key, message);
+                    return None;
+                }
+            }
+        }
+        Some(chosen)
+    }
+
     /// Adds a problem for every key no getter asked for and returns all problems.
     pub fn problems(mut self) -> Vec<Problem> {
         let unknown: Vec<&'a str> = self
@@ -318,6 +392,27 @@ impl<'a> Reader<'a> {
         } else {
             Err(problems)
         }
+    }
+}
+
+/// `"a", "b" or "c"`.
+fn quoted_list(choices: &[&str]) -> String {
+    let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+/// The problem of a word that is none of `choices`, with a did-you-mean when one is close.
+fn not_one_of(word: &str, choices: &[&'static str]) -> String {
+    match did_you_mean(word, choices) {
+        Some(guess) => format!("unknown value {word:?}; did you mean {guess:?}?"),
+        None => format!(
+            "unknown value {word:?}; expected one of {}",
+            quoted_list(choices)
+        ),
     }
 }
 
@@ -419,6 +514,40 @@ pub fn run(program: &str, args: &[&str], timeout_ms: u32) -> Result<Ran, HostErr
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     })
+}
+
+/// Standard base64 with padding (RFC 4648, section 4), as protobuf's JSON mapping writes
+/// `bytes` fields (etcd's keys and values).
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The 64-bit FNV-1a hash of `parts`, each followed by a zero byte so that `("ab", "c")` and
+/// `("a", "bc")` differ: a short, stable name for store keys built from long or arbitrary text.
+pub fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for byte in part.iter().chain(&[0]) {
+            hash ^= u64::from(*byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
 }
 
 /// How a value found in settings is named in a problem, e.g. `text "abc"`.
@@ -664,6 +793,71 @@ mod tests {
             problems[0].message,
             "expected a number of seconds between 0 and 10, found integer -1"
         );
+    }
+
+    #[test]
+    fn choices() {
+        let s = settings(&[
+            ("method", Value::Text("PSOT".into())),
+            (
+                "phases",
+                Value::Array(vec![
+                    Scalar::Text("on-failed".into()),
+                    Scalar::Text("on-failed".into()),
+                    Scalar::Text("on-healthy".into()),
+                ]),
+            ),
+            ("level", Value::Text("loud".into())),
+            ("bad", Value::Array(vec![Scalar::Text("on_failed".into())])),
+        ]);
+        let mut r = Reader::new(&s);
+        assert_eq!(r.one_of("method", &["GET", "POST"]), None);
+        assert_eq!(
+            r.list_of("phases", &["on-failed", "on-healthy"]),
+            Some(vec!["on-failed", "on-healthy"])
+        );
+        assert_eq!(r.one_of("level", &["info", "warn", "error"]), None);
+        assert_eq!(r.list_of("bad", &["on-failed", "on-healthy"]), None);
+        let messages: Vec<String> = r.problems().into_iter().map(|p| p.message).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown value \"PSOT\"; did you mean \"POST\"?",
+                "unknown value \"loud\"; expected one of \"info\", \"warn\" or \"error\"",
+                "unknown value \"on_failed\"; did you mean \"on-failed\"?",
+            ]
+        );
+    }
+
+    #[test]
+    fn encodings() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"/keel/services/web"), "L2tlZWwvc2VydmljZXMvd2Vi");
+        assert_eq!(base64(&[0xfb, 0xff]), "+/8=");
+        assert_eq!(fnv1a(&[]), 0xcbf2_9ce4_8422_2325);
+        assert_ne!(fnv1a(&[b"ab", b"c"]), fnv1a(&[b"a", b"bc"]));
+    }
+
+    /// The cases of a WIT enum, in order.
+    fn wit_enum(wit: &str, name: &str) -> Vec<String> {
+        let start = wit.find(&format!("enum {name} {{")).expect("the enum");
+        let body = &wit[start..start + wit[start..].find('}').unwrap()];
+        body.lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//") && !l.is_empty())
+            .map(|l| l.trim_end_matches(',').to_string())
+            .collect()
+    }
+
+    #[test]
+    fn lifecycle_names_follow_the_wit() {
+        let wit = include_str!("../../../wit/0.1.2/keel-plugin.wit");
+        assert_eq!(wit_enum(wit, "phase"), PHASE_NAMES);
+        assert_eq!(wit_enum(wit, "cause"), CAUSE_NAMES);
     }
 
     #[test]

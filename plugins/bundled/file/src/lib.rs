@@ -52,7 +52,7 @@ impl Config {
 /// `2.5 s` for 2500.
 fn secs(ms: u64) -> String {
     let s = ms as f64 / 1000.0;
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{s:.1} s")
