@@ -10,8 +10,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
 use keel_plugin_host::{
-    Allowlist, Bundled, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings, Started,
-    Value as PValue,
+    Allowlist, Bundled, Facilities, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings,
+    Started, Value as PValue,
 };
 
 use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
@@ -38,13 +38,16 @@ pub async fn host_with_all(config: &Config, state: &StateDir) -> anyhow::Result<
 
 /// The plugins a config's services name: their deployment modes and check types.
 fn named_plugins(config: &Config) -> BTreeSet<String> {
+    let hooks = config.hooks.iter().map(|h| h.plugin.clone());
     config
         .services
         .iter()
         .flat_map(|s| {
             std::iter::once(s.deployment.mode.clone())
                 .chain(s.health_check.as_ref().map(|h| h.check_type.clone()))
+                .chain(s.hooks.iter().map(|h| h.plugin.clone()))
         })
+        .chain(hooks)
         .collect()
 }
 
@@ -58,15 +61,26 @@ async fn host_of(
         .grants
         .iter()
         .map(|(name, g)| {
-            let mut grant = Grant::explicit(Allowlist {
-                network: g.network.clone(),
-                commands: g.commands.clone(),
-                paths: g.paths.clone(),
-                unix_sockets: g.unix_sockets.clone(),
-                env: g.env.clone(),
-            });
+            // A bundled plugin keeps "what its settings need" unless the entry names
+            // capabilities: an entry that only sets limits or host facilities adds to it.
+            let mut grant = if keel_plugin_host::is_bundled(name) && !g.lists_capabilities() {
+                Grant::as_needed()
+            } else {
+                Grant::explicit(Allowlist {
+                    network: g.network.clone(),
+                    commands: g.commands.clone(),
+                    paths: g.paths.clone(),
+                    unix_sockets: g.unix_sockets.clone(),
+                    env: g.env.clone(),
+                })
+            };
             grant.memory_mb = g.memory_mb.map(u64::from);
             grant.timeout = g.timeout_ms.map(Duration::from_millis);
+            grant.facilities = Facilities {
+                store: g.store,
+                services: g.services,
+                write_paths: g.write_paths.clone(),
+            };
             (name.clone(), grant)
         })
         .collect::<HashMap<_, _>>();
@@ -81,6 +95,7 @@ async fn host_of(
         ),
         grants,
         bundled,
+        data_dir: Some(state.plugin_data()),
     })
     .await?;
     for e in host.load_errors() {

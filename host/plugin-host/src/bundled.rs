@@ -46,4 +46,19 @@ pub(crate) const BUNDLED: &[(&str, PluginKind, &[u8])] = &[
         PluginKind::HealthCheck,
         include_bytes!("../../../plugins/dist/bundled/unix.wasm"),
     ),
+    (
+        "webhook",
+        PluginKind::Hook,
+        include_bytes!("../../../plugins/dist/bundled/webhook.wasm"),
+    ),
+    (
+        "etcd-register",
+        PluginKind::Hook,
+        include_bytes!("../../../plugins/dist/bundled/etcd-register.wasm"),
+    ),
 ];
+
+/// Whether a bundled plugin has this name.
+pub fn is_bundled(name: &str) -> bool {
+    BUNDLED.iter().any(|(n, _, _)| *n == name)
+}

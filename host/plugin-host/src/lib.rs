@@ -68,6 +68,7 @@ mod store_api;
 mod types;
 mod world;
 
+pub use bundled::is_bundled;
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
 pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Facilities, Grant, MAX_MEMORY_MB, Scope};

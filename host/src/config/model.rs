@@ -259,6 +259,24 @@ pub struct GrantSettings {
     pub env: Vec<String>,
     pub memory_mb: Option<u32>,
     pub timeout_ms: Option<u64>,
+    /// The plugin's own durable key-value store.
+    pub store: bool,
+    /// A read-only view of the services.
+    pub services: bool,
+    /// Directories the plugin may write files under (absolute).
+    pub write_paths: Vec<PathBuf>,
+}
+
+impl GrantSettings {
+    /// Whether the entry names capabilities (and so replaces a bundled plugin's "as its
+    /// settings need" with exactly these).
+    pub fn lists_capabilities(&self) -> bool {
+        !(self.network.is_empty()
+            && self.commands.is_empty()
+            && self.paths.is_empty()
+            && self.unix_sockets.is_empty()
+            && self.env.is_empty())
+    }
 }
 
 pub(crate) mod secs {

@@ -7,7 +7,7 @@ use super::model::{GrantSettings, OrchestratorSettings, PluginSettings};
 use super::node::Node;
 use super::reader::Cx;
 
-const GRANT_KEYS: [&str; 7] = [
+const GRANT_KEYS: [&str; 10] = [
     "network",
     "commands",
     "paths",
@@ -15,6 +15,9 @@ const GRANT_KEYS: [&str; 7] = [
     "env",
     "memory_mb",
     "timeout_ms",
+    "store",
+    "services",
+    "write_paths",
 ];
 
 /// `[orchestrator]`: only its `services` table is defined.
@@ -44,11 +47,7 @@ pub(super) fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSet
     };
     cx.unknown_keys(t, "plugins", &["dir", "grants"]);
     if let Some(dir) = cx.string(t, "plugins", "dir") {
-        let dir = PathBuf::from(dir);
-        out.dir = Some(match config_path.parent() {
-            Some(base) if dir.is_relative() => base.join(dir),
-            _ => dir,
-        });
+        out.dir = Some(relative_to(config_path, dir));
     }
     if let Some(e) = t.get("grants")
         && let Some(g) = cx.table(&e.node, "plugins.grants")
@@ -74,10 +73,26 @@ pub(super) fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSet
                     timeout_ms: cx
                         .integer(gt, &path, "timeout_ms", 1..3_600_001)
                         .map(|n| n as u64),
+                    store: cx.boolean(gt, &path, "store").unwrap_or(false),
+                    services: cx.boolean(gt, &path, "services").unwrap_or(false),
+                    write_paths: cx
+                        .strings(gt, &path, "write_paths")
+                        .into_iter()
+                        .map(|p| relative_to(config_path, p))
+                        .collect(),
                 },
             );
         }
         out.grants = grants;
     }
     out
+}
+
+/// A path as written in the config: absolute, or relative to the config file's directory.
+fn relative_to(config_path: &Path, path: String) -> PathBuf {
+    let path = PathBuf::from(path);
+    match config_path.parent() {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path,
+    }
 }

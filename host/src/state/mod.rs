@@ -96,6 +96,10 @@ impl StateDir {
     pub fn plugins_dir(&self) -> PathBuf {
         self.root.join("plugins")
     }
+    /// Where plugins granted `store` keep their key-value stores, one directory each.
+    pub fn plugin_data(&self) -> PathBuf {
+        self.root.join("plugin-data")
+    }
     pub fn pid_file(&self, service: &str) -> PathBuf {
         self.pids_dir().join(format!("{service}.pid"))
     }

@@ -101,20 +101,23 @@ pub fn timestamp() -> String {
 }
 
 /// Where a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stream {
     Stdout,
     Stderr,
     /// Keel's own notes about the service (started, exited, restarting...).
     Keel,
+    /// A hook's run, by the hook plugin's name (`[hook NAME]`).
+    Hook(Arc<str>),
 }
 
 impl Stream {
-    fn tag(self) -> &'static str {
+    fn tag(&self) -> std::borrow::Cow<'static, str> {
         match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-            Stream::Keel => "keel",
+            Stream::Stdout => "stdout".into(),
+            Stream::Stderr => "stderr".into(),
+            Stream::Keel => "keel".into(),
+            Stream::Hook(name) => format!("hook {name}").into(),
         }
     }
 }
@@ -184,6 +187,11 @@ impl ServiceLog {
         let _ = self.notes.send((Stream::Keel, text.into()));
     }
 
+    /// Writes a line about a run of the hook `hook` into the service's log.
+    pub fn hook_note(&self, hook: &str, text: impl Into<String>) {
+        let _ = self.notes.send((Stream::Hook(Arc::from(hook)), text.into()));
+    }
+
     /// New lines as they are written.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<str>> {
         self.lines.subscribe()
@@ -209,14 +217,14 @@ async fn read_lines(mut rx: pipe::Receiver, stream: Stream, tx: mpsc::Sender<(St
             let text = String::from_utf8_lossy(&line[..line.len() - 1])
                 .trim_end_matches('\r')
                 .to_string();
-            if tx.send((stream, text)).await.is_err() {
+            if tx.send((stream.clone(), text)).await.is_err() {
                 return;
             }
         }
         while pending.len() >= MAX_LINE {
             let chunk: Vec<u8> = pending.drain(..MAX_LINE).collect();
             if tx
-                .send((stream, String::from_utf8_lossy(&chunk).into_owned()))
+                .send((stream.clone(), String::from_utf8_lossy(&chunk).into_owned()))
                 .await
                 .is_err()
             {
