@@ -16,7 +16,7 @@ pub const STANDARD_MODES: [&str; 5] =
     ["binary", "docker", "docker-compose", "kubernetes", "remote"];
 pub const STANDARD_CHECKS: [&str; 5] = ["http", "tcp", "command", "file", "unix"];
 
-const SERVICE_KEYS: [&str; 10] = [
+const SERVICE_KEYS: [&str; 11] = [
     "name",
     "type",
     "category",
@@ -27,6 +27,7 @@ const SERVICE_KEYS: [&str; 10] = [
     "deployment",
     "health_check",
     "startup",
+    "env_file",
 ];
 const CHECK_KEYS: [&str; 4] = ["type", "interval", "retries", "timeout"];
 const STARTUP_KEYS: [&str; 12] = [

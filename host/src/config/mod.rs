@@ -2,6 +2,7 @@
 //! with its file, line, column and key path.
 
 mod diag;
+mod env_file;
 mod full_form;
 mod model;
 mod node;

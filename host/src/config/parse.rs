@@ -35,7 +35,7 @@ pub fn check(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (Option<Config>, Diagnostics) {
     let source = SourceFile::new(path, text);
-    let mut cx = Cx::new(&source);
+    let mut cx = Cx::new(&source, env);
     let (root, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
     for e in &syntax_errors {
         let span = e.span().unwrap_or(0..0);
