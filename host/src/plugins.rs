@@ -48,6 +48,14 @@ fn named_plugins(config: &Config) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every plugin name a user may write or ask about for a config, without loading any: the
+/// bundled plugins and the modes and check types the config names (third-party ones included).
+pub fn known_names(config: &Config) -> BTreeSet<String> {
+    let mut names = named_plugins(config);
+    names.extend(keel_plugin_host::bundled_names().map(str::to_string));
+    names
+}
+
 async fn host_of(
     config: &Config,
     state: &StateDir,

@@ -45,6 +45,7 @@ mod pool;
 mod sandbox;
 mod types;
 
+pub use bundled::names as bundled_names;
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
 pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Grant, MAX_MEMORY_MB, Scope};

@@ -7,6 +7,7 @@ use keel_api::endpoint::{ListServices, PlatformBody, PlatformStart, PlatformStat
 use keel_api::{ServiceView, Snapshot, Status};
 use serde::Serialize;
 
+use super::completions;
 use super::context::{Context, Exit, Failure, block_on};
 use super::fmt::{BOLD, DIM, ok_mark, plural, styled, uptime_secs};
 use super::progress::{Plan, start_with_progress};
@@ -19,6 +20,7 @@ pub enum PlatformCommand {
     /// Start the auto-start services, or the named ones with their dependencies, in dependency order
     Start {
         /// Services to start (with their dependencies); default: every auto_start service
+        #[arg(add = completions::services())]
         names: Vec<String>,
         /// Print the start plan level by level without starting anything
         #[arg(long)]
@@ -29,13 +31,17 @@ pub enum PlatformCommand {
     },
     /// Stop all running services, or the named ones and what depends on them, dependents first
     Stop {
+        #[arg(add = completions::services())]
         names: Vec<String>,
         /// Kill at once (SIGKILL to each process group) instead of the graceful stop
         #[arg(long)]
         force: bool,
     },
     /// Restart the running services (or the named ones), keeping the dependency order
-    Restart { names: Vec<String> },
+    Restart {
+        #[arg(add = completions::services())]
+        names: Vec<String>,
+    },
     /// Show every service's status, grouped by category
     Status,
     /// Show every service's health as monitoring sees it

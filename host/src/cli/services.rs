@@ -9,6 +9,7 @@ use keel_api::{ErrorDetails, Logs, ServiceSummary, ServiceView, Snapshot, Status
 use serde::Serialize;
 
 use super::client::ClientError;
+use super::completions;
 use super::context::{Context, Exit, Failure, block_on};
 use super::fmt::{
     describe_exit, fail_mark, health_phrase, ok_mark, snapshot_line, table, uptime_secs,
@@ -23,7 +24,7 @@ pub enum ServicesCommand {
     /// List services with their type, category, status, deployment mode and auto-start
     List {
         /// Only services of this category
-        #[arg(long)]
+        #[arg(long, add = completions::categories())]
         category: Option<String>,
         /// Only running services
         #[arg(long)]
@@ -32,17 +33,20 @@ pub enum ServicesCommand {
     /// Show the dependency tree, or one service's dependencies and what requires it
     Dependencies {
         /// A service name; without it, the whole startup tree
+        #[arg(add = completions::services())]
         name: Option<String>,
     },
     /// Show which services an operation requires and whether they all run
     Check {
         /// An operation named in some service's `required_for`
+        #[arg(add = completions::operations())]
         operation: String,
     },
     /// Check every service's configuration: schema, references, dependency graph
     Validate,
     /// Start a service (the daemon starts in the background if needed)
     Start {
+        #[arg(add = completions::services())]
         name: String,
         /// Start even if pre-flight checks fail
         #[arg(long)]
@@ -50,21 +54,32 @@ pub enum ServicesCommand {
     },
     /// Stop a service: its stop signal to the whole process group, SIGKILL after the grace time
     Stop {
+        #[arg(add = completions::services())]
         name: String,
         /// Stop even while services that depend on it run
         #[arg(long)]
         force: bool,
     },
     /// Stop then start a service
-    Restart { name: String },
+    Restart {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Show a service's type, category, status, deployment, health, PID, uptime, restarts
-    Status { name: String },
+    Status {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Show a service's log
     Logs(LogArgs),
     /// Run the service's health check now, through its plugin (and show what monitoring saw)
-    Health { name: String },
+    Health {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Run the service's health check every few seconds and print a line each time (Ctrl-C stops)
     Monitor {
+        #[arg(add = completions::services())]
         name: String,
         /// Seconds between checks
         #[arg(long, default_value_t = 30)]
@@ -79,6 +94,7 @@ pub enum ServicesCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
+    #[arg(add = completions::services())]
     pub name: String,
     /// How many of the last lines to show
     #[arg(long, default_value_t = keel_api::endpoint::DEFAULT_LOG_LINES)]
