@@ -16,6 +16,7 @@ mod platform;
 mod plugins;
 mod progress;
 mod report;
+mod schema;
 mod services;
 mod validate;
 
@@ -68,6 +69,9 @@ enum Command {
     },
     /// Print Keel's manual page (roff; `keel man | man -l -`)
     Man,
+    /// About services.toml itself: its JSON Schema
+    #[command(subcommand)]
+    Config(schema::ConfigCommand),
 }
 
 /// Parses the command line, runs the command, and returns the exit status.
@@ -82,6 +86,7 @@ pub fn run() -> ExitCode {
         Command::Plugins(c) => plugins::run(&cx, c),
         Command::Completions { shell } => completions::print_registration(shell),
         Command::Man => man::print(Cli::command()),
+        Command::Config(c) => schema::run(&cx, c),
     };
     match result {
         Ok(exit) => exit.into(),

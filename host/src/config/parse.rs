@@ -13,7 +13,7 @@ use super::reader::Cx;
 use super::settings::{orchestrator, plugins};
 use super::short_form::short_service;
 
-const TOP_KEYS: [&str; 4] = ["services", "service", "orchestrator", "plugins"];
+pub(super) const TOP_KEYS: [&str; 4] = ["services", "service", "orchestrator", "plugins"];
 
 /// Parses and checks `text` (the contents of `path`).
 pub fn parse(

@@ -9,7 +9,7 @@ use super::node::{Entry, Node, Table, Value};
 use super::reader::{Cx, join};
 use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
-const SHORT_KEYS: [&str; 17] = [
+pub(super) const SHORT_KEYS: [&str; 17] = [
     "name",
     "cmd",
     "restart",
