@@ -28,6 +28,9 @@ pub enum PlatformCommand {
         /// Start even if pre-flight checks fail
         #[arg(long)]
         force: bool,
+        /// Print nothing but errors and the final line (no progress)
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Stop all running services, or the named ones and what depends on them, dependents first
     Stop {
@@ -62,7 +65,8 @@ pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
             names,
             dry_run: false,
             force,
-        } => start(cx, &names, force).map(|r| emit(json, &r)),
+            quiet,
+        } => start(cx, &names, force, quiet).map(|r| emit(json, &r)),
         PlatformCommand::Stop { names, force } => stop(cx, &names, force).map(|r| emit(json, &r)),
         PlatformCommand::Restart { names } => restart(cx, &names).map(|r| emit(json, &r)),
         PlatformCommand::Status => status(cx).map(|r| emit(json, &r)),
@@ -84,7 +88,12 @@ fn load_named(cx: &Context, names: &[String]) -> Result<(Config, ServiceGraph), 
 
 /// `platform start [NAMES]`: the plan level by level, each service waited for until healthy,
 /// with the guide's progress lines.
-fn start(cx: &Context, names: &[String], force: bool) -> Result<Said<Vec<Snapshot>>, Failure> {
+fn start(
+    cx: &Context,
+    names: &[String],
+    force: bool,
+    quiet: bool,
+) -> Result<Said<Vec<Snapshot>>, Failure> {
     let (config, graph) = load_named(cx, names)?;
     let named: Vec<&str> = names.iter().map(String::as_str).collect();
     let targets = config.start_targets(&named);
@@ -106,6 +115,7 @@ fn start(cx: &Context, names: &[String], force: bool) -> Result<Said<Vec<Snapsho
         config: &config,
         requested: &requested,
         planned: &planned,
+        quiet,
     };
     let started = start_with_progress(cx, &client, &request, plan)?;
     let n = planned.len();

@@ -51,6 +51,9 @@ pub enum ServicesCommand {
         /// Start even if pre-flight checks fail
         #[arg(long)]
         force: bool,
+        /// Print nothing but errors and the final line (no pre-flight report, no progress)
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Stop a service: its stop signal to the whole process group, SIGKILL after the grace time
     Stop {
@@ -115,7 +118,7 @@ pub fn run(cx: &Context, cmd: ServicesCommand) -> Result<Exit, Failure> {
             super::graph::check(cx, &operation).map(|r| emit(json, &r))
         }
         ServicesCommand::Validate => super::validate::validate(cx).map(|r| emit(json, &r)),
-        ServicesCommand::Start { name, force } => start(cx, &name, force),
+        ServicesCommand::Start { name, force, quiet } => start(cx, &name, force, quiet),
         ServicesCommand::Stop { name, force } => stop(cx, &name, force).map(|r| emit(json, &r)),
         ServicesCommand::Restart { name } => restart(cx, &name).map(|r| emit(json, &r)),
         ServicesCommand::Status { name } => status(cx, &name).map(|r| emit(json, &r)),
@@ -213,7 +216,7 @@ enum StartAnswer {
 
 /// `services start NAME`: pre-flight (printed), then the service with its dependencies, each
 /// waited for until healthy.
-fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
+fn start(cx: &Context, name: &str, force: bool, quiet: bool) -> Result<Exit, Failure> {
     let (config, graph) = cx.load()?;
     if !graph.contains(name) {
         return Err(graph.unknown(name).into());
@@ -229,7 +232,8 @@ fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
     }
     if !force && !cx.json {
         let report = block_on(client.call(&GetPreflight { name: name.into() }))?;
-        if !print_preflight(&report) {
+        // Quiet: the report is shown only when it is the reason for refusing.
+        if (!quiet || !report.passed) && !print_preflight(&report) {
             let failed: Vec<&str> = report.failed().map(|c| c.kind.as_str()).collect();
             return Err(Failure::new(
                 Exit::Failed,
@@ -257,10 +261,18 @@ fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
             config: &config,
             requested: &[name.to_string()],
             planned: &planned,
+            quiet,
         },
     )?;
-    // The progress lines said it all.
-    Ok(emit(cx.json, &Said::new(StartAnswer::Started(started), "")))
+    // The progress lines said it all; quiet, one line says how it ended.
+    let text = match started.as_ref().and_then(|s| s.pid) {
+        Some(pid) if quiet => format!("{} Started {name} with PID {pid}\n", ok_mark()),
+        _ => String::new(),
+    };
+    Ok(emit(
+        cx.json,
+        &Said::new(StartAnswer::Started(started), text),
+    ))
 }
 
 /// `services stop NAME`; a stop refused because dependents run is told in the guide's words.
