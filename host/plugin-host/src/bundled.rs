@@ -62,3 +62,8 @@ pub(crate) const BUNDLED: &[(&str, PluginKind, &[u8])] = &[
 pub fn is_bundled(name: &str) -> bool {
     BUNDLED.iter().any(|(n, _, _)| *n == name)
 }
+
+/// The names of the bundled plugins, without loading any (for shell completion).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUNDLED.iter().map(|(name, _, _)| *name)
+}

@@ -129,7 +129,12 @@ impl Grant {
                 "grant of plugin `{plugin}`: timeout must be positive"
             ));
         }
-        if let Some(p) = self.facilities.write_paths.iter().find(|p| !p.is_absolute()) {
+        if let Some(p) = self
+            .facilities
+            .write_paths
+            .iter()
+            .find(|p| !p.is_absolute())
+        {
             return Err(format!(
                 "grant of plugin `{plugin}`: write path {} is not absolute",
                 p.display()
@@ -178,7 +183,11 @@ impl Grant {
             parts.push("services".to_string());
         }
         if !f.write_paths.is_empty() {
-            let paths: Vec<String> = f.write_paths.iter().map(|p| p.display().to_string()).collect();
+            let paths: Vec<String> = f
+                .write_paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
             parts.push(format!("write_paths [{}]", paths.join(", ")));
         }
         parts.push(format!("memory {} MiB", self.memory_limit_mb()));

@@ -68,7 +68,7 @@ mod store_api;
 mod types;
 mod world;
 
-pub use bundled::is_bundled;
+pub use bundled::{is_bundled, names as bundled_names};
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
 pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Facilities, Grant, MAX_MEMORY_MB, Scope};
@@ -78,9 +78,9 @@ pub use lifecycle::{
     Decision, ExitStatus, HookCause, HookEvent, HookPhase, ServiceState, ServicesView, Verdict,
 };
 pub use types::{
-    Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, LaunchSpec,
-    LogLevel, LogLine, PluginKind, PluginSource, Problem, Reply, Scalar, ServiceInfo, Settings,
-    Started, Value, WorkloadState, WorkloadStatus,
+    Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, LaunchSpec, LogLevel, LogLine,
+    PluginKind, PluginSource, Problem, Reply, Scalar, ServiceInfo, Settings, Started, Value,
+    WorkloadState, WorkloadStatus,
 };
 
 /// Turns off the capture of library backtraces (`std::backtrace::Backtrace::capture`, which
@@ -120,6 +120,6 @@ pub mod limits {
     pub use crate::engine::{EPOCH_TICK, LANE_WAIT, LANES, MAX_CONCURRENT_CALLS};
     pub use crate::files_api::MAX_FILE;
     pub use crate::host_api::UNIX_EXCHANGE_CAP;
-    pub use crate::store_api::{MAX_KEY, MAX_KEYS, MAX_VALUE};
     pub use crate::output::{LOG_BYTES_CAP, LOG_LINE_CAP, LOG_LINES_CAP, OUTPUT_CAP};
+    pub use crate::store_api::{MAX_KEY, MAX_KEYS, MAX_VALUE};
 }

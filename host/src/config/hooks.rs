@@ -10,7 +10,7 @@ use super::model::{HookEntry, OnError, PluginTable};
 use super::node::{Node, Table, Value};
 use super::reader::{Cx, join};
 
-const HOOK_KEYS: [&str; 5] = ["plugin", "phases", "timeout", "on_error", "settings"];
+pub(super) const HOOK_KEYS: [&str; 5] = ["plugin", "phases", "timeout", "on_error", "settings"];
 
 /// A hook run's time limit when its entry gives none.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);

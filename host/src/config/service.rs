@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::diag::suggestion;
+use super::env_file::env_from_files;
 use super::hooks::hook_entries;
 use super::model::{Deployment, HealthCheck, RestartPolicy, Service, ServiceType, Startup};
 use super::node::Table;
@@ -42,6 +43,7 @@ impl ServiceParts {
             Some(e) => hook_entries(cx, &e.node, &join(path, "hooks")),
             None => Vec::new(),
         };
+        let env_from_files = env_from_files(cx, t, path);
         if !self.name_ok {
             return None;
         }
@@ -57,6 +59,7 @@ impl ServiceParts {
             health_check: self.health_check,
             startup: self.startup,
             hooks,
+            env_from_files,
             span: self.span,
         })
     }

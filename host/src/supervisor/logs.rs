@@ -189,7 +189,9 @@ impl ServiceLog {
 
     /// Writes a line about a run of the hook `hook` into the service's log.
     pub fn hook_note(&self, hook: &str, text: impl Into<String>) {
-        let _ = self.notes.send((Stream::Hook(Arc::from(hook)), text.into()));
+        let _ = self
+            .notes
+            .send((Stream::Hook(Arc::from(hook)), text.into()));
     }
 
     /// New lines as they are written.

@@ -61,5 +61,7 @@ pub(crate) mod lifecycle {
 }
 
 pub(crate) use health::keel::plugin::host as host_api;
-pub(crate) use lifecycle::keel::plugin::{files as files_api, services as services_api, store as store_api};
 pub(crate) use health::keel::plugin::types as wit_types;
+pub(crate) use lifecycle::keel::plugin::{
+    files as files_api, services as services_api, store as store_api,
+};
