@@ -1,4 +1,8 @@
 //! Running one export call under its limits, and turning how it ended into a typed result.
+//!
+//! [`run`] is the one path every call into a loaded plugin takes, whatever its world: a turn,
+//! a store (a warm one re-armed, or a new one), the call under its deadline, the verdict, and
+//! the instance given back for the next call when it ended cleanly.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -6,10 +10,13 @@ use std::time::{Duration, Instant};
 use wasmtime::{Engine, Store, Trap};
 
 use crate::answer::Bounded;
+use crate::engine::{NoTurn, Turns};
 use crate::error::PluginError;
 use crate::permit::Permit;
+use crate::pool::{Linked, Warm};
 use crate::sandbox::{self, State, StoreSpec};
 use crate::types::{Diagnostics, ServiceInfo};
+use crate::world::World;
 
 /// Time limit for calls that carry none of their own, unless the grant sets one.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -63,6 +70,67 @@ pub(crate) struct Done<T> {
 pub(crate) enum Ended<T> {
     Returned(wasmtime::Result<T>),
     TimedOut,
+}
+
+/// Runs one export call: waits for a turn, takes a warm instance of the plugin (its store
+/// re-armed with this call's state) or instantiates a new one from `linked`'s pre-instance,
+/// runs `body` under the call's deadline, and gives the instance back when the call ended
+/// cleanly (see `pool` for when it is kept).
+pub(crate) async fn run<W: World, T: Bounded>(
+    engine: &Engine,
+    turns: &Turns,
+    callee: &Callee,
+    linked: &Linked<W, W::Instance>,
+    setup: CallSetup,
+    body: impl AsyncFnOnce(&mut Store<State>, &W::Instance) -> wasmtime::Result<T>,
+) -> Result<Done<T>, PluginError> {
+    let _turn = turns.take(setup.deadline).await.map_err(|why| match why {
+        NoTurn::Closed => host_error(callee, "the plugin host is closed".into()),
+        NoTurn::TimedOut => PluginError::Timeout {
+            plugin: callee.name.to_string(),
+            function: setup.function,
+            after: setup.limit,
+            diagnostics: Default::default(),
+        },
+    })?;
+    let spec = spec(callee, &setup).await?;
+    let (mut store, warm) = match linked.take() {
+        Some(w) => {
+            let mut store = w.store;
+            sandbox::rearm(&mut store, spec).map_err(|m| host_error(callee, m))?;
+            (store, Some((w.instance, w.uses)))
+        }
+        None => {
+            let store = sandbox::new_store(engine, spec).map_err(|m| host_error(callee, m))?;
+            (store, None)
+        }
+    };
+    let started = Instant::now();
+    let ended = guard(setup.deadline, async {
+        let (instance, uses) = match warm {
+            Some(w) => w,
+            None => (linked.pre.instantiate(&mut store).await?, 0),
+        };
+        let value = body(&mut store, &instance).await?;
+        Ok((value, instance, uses))
+    })
+    .await;
+    let (ended, instance) = match ended {
+        Ended::Returned(Ok((value, instance, uses))) => {
+            (Ended::Returned(Ok(value)), Some((instance, uses)))
+        }
+        Ended::Returned(Err(e)) => (Ended::Returned(Err(e)), None),
+        Ended::TimedOut => (Ended::TimedOut, None),
+    };
+    let done = finish(callee, &setup, started, &mut store, ended);
+    if let (Ok(_), Some((instance, uses))) = (&done, instance) {
+        linked.give_back(Warm {
+            store,
+            instance,
+            uses: uses + 1,
+        });
+    }
+    done
 }
 
 /// What the store of a call must hold: resolves the permit's network targets, then describes

@@ -1,10 +1,13 @@
 //! The process-wide WebAssembly engine: Cranelift, epoch interruption driven by one background
 //! ticker, and the pooling instance allocator (on-demand allocation if the pool cannot be
-//! reserved, e.g. under a tight address-space limit).
+//! reserved, e.g. under a tight address-space limit); and the limit on calls in flight
+//! ([`Turns`]), which the engine's pool of stacks is sized for.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig,
@@ -15,6 +18,23 @@ use crate::grant::MAX_MEMORY_MB;
 
 /// How often the epoch advances: the granularity of deadlines and of cooperative yields.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The most plugin calls that run at once; more wait for a turn (within their deadline).
+/// Every call in flight holds an instance: a thousand calls at once must not exhaust the
+/// engine's instance pool.
+pub const MAX_CONCURRENT_CALLS: usize = 256;
+
+/// Calls that run at once before further calls wait a little for a turn ([`LANE_WAIT`]).
+///
+/// When many calls fall due together (the health checks of every service with the same
+/// interval, see the supervisor's check grid), running them a few at a time is cheaper than
+/// all at once: each finds a warm instance (the pool keeps as many) and a warm cache, instead
+/// of a hundred fresh instances. A call that waits longer than [`LANE_WAIT`] goes ahead
+/// anyway, so slow calls (a check waiting on an unreachable host) never hold the others up.
+pub const LANES: usize = crate::pool::MAX_IDLE;
+
+/// How long a call waits for one of the [`LANES`] before it runs beside them.
+pub const LANE_WAIT: Duration = Duration::from_millis(250);
 
 /// How many plugin instances may exist at once with the pooling allocator (each call has one).
 const POOL_INSTANCES: u32 = 512;
@@ -56,7 +76,7 @@ fn create() -> Result<Engine, String> {
         .total_tables(POOL_INSTANCES * 4)
         // A stack is needed only while a call runs, and at most this many run at once; each
         // one reserved costs a guard-page mprotect when the engine is created.
-        .total_stacks(crate::host::MAX_CONCURRENT_CALLS as u32)
+        .total_stacks(MAX_CONCURRENT_CALLS as u32)
         .max_memory_size((MAX_MEMORY_MB as usize) << 20)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
@@ -73,6 +93,57 @@ fn create() -> Result<Engine, String> {
                 "pooling allocator unavailable ({pool_err}); using on-demand allocation"
             );
             Engine::new(&config()).map_err(|e| format!("{e:#}"))
+        }
+    }
+}
+
+/// The turns of one plugin host's calls: at most [`MAX_CONCURRENT_CALLS`] at once, and the
+/// first [`LANES`] of them without waiting. Each host has its own.
+pub(crate) struct Turns {
+    /// Admits at most [`MAX_CONCURRENT_CALLS`] calls at once.
+    slots: Semaphore,
+    /// The [`LANES`].
+    lanes: Semaphore,
+}
+
+/// A call's turn to run (see [`Turns::take`]); released when dropped.
+pub(crate) struct Turn<'a> {
+    _lane: Option<SemaphorePermit<'a>>,
+    _slot: SemaphorePermit<'a>,
+}
+
+/// Why a call got no turn.
+pub(crate) enum NoTurn {
+    /// The turns were closed (the host is going away).
+    Closed,
+    /// The call's deadline passed while it waited.
+    TimedOut,
+}
+
+impl Turns {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: Semaphore::new(MAX_CONCURRENT_CALLS),
+            lanes: Semaphore::new(LANES),
+        }
+    }
+
+    /// Waits for a turn: one of the [`LANES`] (at most [`LANE_WAIT`]), and below
+    /// [`MAX_CONCURRENT_CALLS`] (until `deadline`).
+    pub(crate) async fn take(&self, deadline: Instant) -> Result<Turn<'_>, NoTurn> {
+        let lane_until = (Instant::now() + LANE_WAIT).min(deadline);
+        let lane = tokio::time::timeout_at(lane_until.into(), self.lanes.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let waited = tokio::time::timeout_at(deadline.into(), self.slots.acquire());
+        match waited.await {
+            Ok(Ok(slot)) => Ok(Turn {
+                _lane: lane,
+                _slot: slot,
+            }),
+            Ok(Err(_closed)) => Err(NoTurn::Closed),
+            Err(_) => Err(NoTurn::TimedOut),
         }
     }
 }

@@ -17,18 +17,34 @@
 //!   whose previous call ended cleanly and left no host resource open (`pool`), so a stopped
 //!   or failed call never poisons the next and no authority crosses from one call to another.
 //!
-//! Module map: `bindings` (generated, one module per WIT version), `engine` (shared engine and
-//! epoch ticker), `cache` (compiled code on disk), `inspect` (worlds and imports from the
-//! component type), `grant` and `permit` (what is allowed), `sandbox`, `host_api`, `http_gate`
-//! and `output` (the per-call store and its doors), `pool` (warm instances), `call` and `answer` (running a call and
-//! judging its answer), `convert` (bindings to public types), `plugin` and `loader` (a
-//! loaded plugin and loading them) and `host` (the public API).
+//! Module map:
+//!
+//! - `bindings`: generated, one module per WIT version; `world`: what the call path needs of
+//!   every world of every version (instantiation and the shared exports), implemented per world;
+//!   `types` and `convert`: the public types and their conversion from the bindings'.
+//! - `engine`: the shared engine, its epoch ticker, and the limit on calls in flight (`Turns`).
+//! - `cache` (compiled code on disk), `inspect` (worlds and imports from the component type),
+//!   `bundled` (the plugins compiled in).
+//! - `grant` and `permit`: what is allowed.
+//! - `sandbox`, `host_api`, `http_gate` and `output`: the per-call store and its doors;
+//!   `command`: the child processes of the `run-command` host function.
+//! - `pool` (warm instances), `call` (the one generic call path: a turn, a store, the call under
+//!   its deadline, the verdict) and `answer` (bounds on answers).
+//! - `plugin` and `loader`: a loaded plugin (with its typed accessors per world) and loading them.
+//! - `host`: the public API, [`PluginHost`] (construction, listing, inspection, lookup), with
+//!   one submodule per world's calls (`health`, `deployment`, `hook`) over what calls share
+//!   (`calls`).
+//! - `error`: the public errors.
+//!
+//! Imports between these modules point one way (no module reaches back to one that uses it):
+//! `host` → `loader` → `plugin` → `call` → `engine`, `pool`, `sandbox`, `world` → `bindings`.
 
 mod answer;
 mod bindings;
 mod bundled;
 mod cache;
 mod call;
+mod command;
 mod convert;
 mod engine;
 mod error;
@@ -44,6 +60,7 @@ mod plugin;
 mod pool;
 mod sandbox;
 mod types;
+mod world;
 
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
@@ -62,10 +79,10 @@ pub use types::{
 ///
 /// wasmtime-wasi reports ordinary conditions (a connect still in progress, a refused
 /// connection, the end of a stream) as errors; with `RUST_BACKTRACE=1` in the environment each
-/// of those captures a stack trace, which makes a plugin call several times dearer (measured:
-/// 36 µs more per TCP check). std reads the variables once, at the first capture, and caches
-/// the answer; this function makes that first capture under `RUST_LIB_BACKTRACE=0` and then
-/// restores the environment, so child processes see the environment as it was.
+/// of those captures a stack trace, which makes a plugin call several times dearer. std reads
+/// the variables once, at the first capture, and caches the answer; this function makes that
+/// first capture under `RUST_LIB_BACKTRACE=0` and then restores the environment, so child
+/// processes see the environment as it was.
 ///
 /// Call it at the start of `main`, before any other thread exists (it changes the process
 /// environment for a moment).
@@ -89,8 +106,8 @@ pub fn quiet_library_backtraces() {
 pub mod limits {
     pub use crate::answer::{MAX_ITEMS, MAX_TEXT};
     pub use crate::call::DEFAULT_CALL_TIMEOUT;
-    pub use crate::engine::EPOCH_TICK;
-    pub use crate::host::{LANE_WAIT, LANES, MAX_CONCURRENT_CALLS};
-    pub use crate::host_api::{COMMAND_OUTPUT_CAP, UNIX_EXCHANGE_CAP};
+    pub use crate::command::COMMAND_OUTPUT_CAP;
+    pub use crate::engine::{EPOCH_TICK, LANE_WAIT, LANES, MAX_CONCURRENT_CALLS};
+    pub use crate::host_api::UNIX_EXCHANGE_CAP;
     pub use crate::output::{LOG_BYTES_CAP, LOG_LINE_CAP, LOG_LINES_CAP, OUTPUT_CAP};
 }

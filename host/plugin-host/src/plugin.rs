@@ -1,12 +1,14 @@
 //! A loaded plugin: its compiled code linked once into a typed `*Pre` for its world, what it
-//! says about itself, its grant, and the memo of its `needs` answers.
+//! says about itself, its grant, and the memo of its `needs` answers. The typed accessors
+//! ([`Plugin::health_check`], [`Plugin::deployment`], [`Plugin::hook`]) hand out the world's
+//! entry point or the wrong-kind error.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::Engine;
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
 
 use crate::bindings::v0_1::{deployment, health, hook};
 use crate::cache::{CacheStatus, CodeCache};
@@ -18,18 +20,28 @@ use crate::permit::Permit;
 use crate::pool::Linked;
 use crate::sandbox::State;
 use crate::types::{Capability, PluginKind, PluginSource, Settings};
+use crate::world::{Described, World};
 
 /// How many distinct settings tables' `needs` a plugin remembers.
 const NEEDS_MEMO_CAP: usize = 4096;
 /// How many config directories' permits are remembered per settings table.
 const PERMITS_PER_SETTINGS: usize = 4;
 
+/// A health-check plugin's entry point with its warm instances.
+pub(crate) type HealthCheckPre =
+    Linked<health::HealthCheckPluginPre<State>, health::HealthCheckPlugin>;
+/// A deployment plugin's entry point with its warm instances.
+pub(crate) type DeploymentPre =
+    Linked<deployment::DeploymentPluginPre<State>, deployment::DeploymentPlugin>;
+/// A hook plugin's entry point with its warm instances.
+pub(crate) type HookPre = Linked<hook::HookPluginPre<State>, hook::HookPlugin>;
+
 /// The linked, typed entry point of a plugin with its warm instances, by world (and, later,
 /// by WIT version).
 pub(crate) enum Pre {
-    HealthCheck(Linked<health::HealthCheckPluginPre<State>, health::HealthCheckPlugin>),
-    Deployment(Linked<deployment::DeploymentPluginPre<State>, deployment::DeploymentPlugin>),
-    Hook(Linked<hook::HookPluginPre<State>, hook::HookPlugin>),
+    HealthCheck(HealthCheckPre),
+    Deployment(DeploymentPre),
+    Hook(HookPre),
 }
 
 /// What `describe()` returned.
@@ -60,6 +72,39 @@ impl Plugin {
         Callee {
             name: self.name.clone(),
             memory_bytes: self.grant.memory_bytes(),
+        }
+    }
+
+    /// The entry point of a health-check plugin, or [`PluginError::WrongKind`].
+    pub fn health_check(&self) -> Result<&HealthCheckPre, PluginError> {
+        match &self.pre {
+            Pre::HealthCheck(pre) => Ok(pre),
+            _ => Err(self.wrong_kind(PluginKind::HealthCheck)),
+        }
+    }
+
+    /// The entry point of a deployment plugin, or [`PluginError::WrongKind`].
+    pub fn deployment(&self) -> Result<&DeploymentPre, PluginError> {
+        match &self.pre {
+            Pre::Deployment(pre) => Ok(pre),
+            _ => Err(self.wrong_kind(PluginKind::Deployment)),
+        }
+    }
+
+    /// The entry point of a hook plugin, or [`PluginError::WrongKind`].
+    pub fn hook(&self) -> Result<&HookPre, PluginError> {
+        match &self.pre {
+            Pre::Hook(pre) => Ok(pre),
+            _ => Err(self.wrong_kind(PluginKind::Hook)),
+        }
+    }
+
+    /// The error for a call that expected a plugin of kind `expected`.
+    pub fn wrong_kind(&self, expected: PluginKind) -> PluginError {
+        PluginError::WrongKind {
+            name: self.name.to_string(),
+            expected,
+            actual: self.kind,
         }
     }
 
@@ -227,24 +272,10 @@ pub(crate) async fn describe(
         .map_err(describe_error)?;
     let started = std::time::Instant::now();
     let ended = call::guard(setup.deadline, async {
-        macro_rules! info {
-            ($pre:expr) => {{
-                let instance = $pre.pre.instantiate_async(&mut store).await?;
-                let info = instance
-                    .keel_plugin_plugin()
-                    .call_describe(&mut store)
-                    .await?;
-                Ok(InfoAnswer {
-                    name: info.name,
-                    version: info.version,
-                    description: info.description,
-                })
-            }};
-        }
         match pre {
-            Pre::HealthCheck(pre) => info!(pre),
-            Pre::Deployment(pre) => info!(pre),
-            Pre::Hook(pre) => info!(pre),
+            Pre::HealthCheck(linked) => described(&linked.pre, &mut store).await,
+            Pre::Deployment(linked) => described(&linked.pre, &mut store).await,
+            Pre::Hook(linked) => described(&linked.pre, &mut store).await,
         }
     })
     .await;
@@ -259,14 +290,14 @@ pub(crate) async fn describe(
     })
 }
 
-/// The raw `describe()` answer (bounded before use).
-struct InfoAnswer {
-    name: String,
-    version: String,
-    description: String,
+/// Instantiates a fresh instance (never a warm one) and asks it `describe()`.
+async fn described<W: World>(pre: &W, store: &mut Store<State>) -> wasmtime::Result<Described> {
+    let instance = pre.instantiate(store).await?;
+    W::describe(&instance, store).await
 }
 
-impl crate::answer::Bounded for InfoAnswer {
+/// The raw `describe()` answer is bounded before use.
+impl crate::answer::Bounded for Described {
     fn bounded(&self) -> Result<(), String> {
         if self.name.len() > 64 || self.version.len() > 64 {
             return Err("the name or version is longer than 64 bytes".into());

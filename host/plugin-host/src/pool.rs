@@ -1,7 +1,7 @@
 //! Warm instances: a plugin instance whose call ended cleanly is kept, with its store, for the
 //! plugin's next call, so that a frequent call (a health check every second) costs a call and
-//! not an instantiation (measured: instantiating and tearing down a store is most of a tcp
-//! check's cost beyond the connect itself).
+//! not an instantiation: instantiating and tearing down a store is most of what a tcp check
+//! costs beyond the connect itself.
 //!
 //! What a reused instance keeps is only the guest's own memory, as any long-lived component
 //! instance does. Everything that carries authority is made new per call (the whole store state,
@@ -15,8 +15,7 @@
 //!   guest is bounded).
 //!
 //! At most [`MAX_IDLE`] instances per plugin are kept (as many as the host's lanes, the calls
-//! it runs at once in a burst), so idle memory stays bounded whatever the number of services
-//! (a warm instance of the bundled tcp check takes about 80 KiB).
+//! it runs at once in a burst), so idle memory stays bounded whatever the number of services.
 
 use std::sync::Mutex;
 

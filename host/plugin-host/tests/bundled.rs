@@ -222,6 +222,41 @@ async fn http_check_of_a_slow_server_times_out() {
 }
 
 #[tokio::test]
+async fn a_command_that_outlives_its_timeout_is_killed_with_its_group() {
+    // A duration no other process is likely to sleep for, to find the command in /proc.
+    const MARK: &str = "30.4711";
+    let (host, _dir) = host_with(&[], HashMap::new()).await;
+    let settings = Settings::new().with(
+        "command",
+        Value::Text(format!("sh -c 'sleep {MARK}; sleep {MARK}'")),
+    );
+    let result = host
+        .check("command", &service(), &settings, Duration::from_secs(1))
+        .await;
+    let outcome = result.expect("check");
+    assert!(!outcome.healthy, "{outcome:?}");
+    assert!(outcome.message.contains("(killed)"), "{outcome:?}");
+    // Gone when the check answers: neither the shell nor its sleep is left running (a zombie
+    // that waits to be reaped has ended).
+    let live_sleeper = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .any(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let state = stat.rsplit_once(") ").map(|(_, rest)| &rest[..1]);
+            String::from_utf8_lossy(&cmdline).contains(MARK)
+                && !matches!(state, Some("Z" | "X") | None)
+        });
+    assert!(!live_sleeper, "the timed-out command is still running");
+}
+
+#[tokio::test]
 async fn binary_preflight_and_start() {
     let (host, _dir) = host_with(&[], HashMap::new()).await;
     let settings = Settings::new().with("binary_path", Value::Text("/bin/sh".into()));

@@ -154,11 +154,10 @@ pub fn kill_leftovers(leader: ProcessId) -> bool {
     true
 }
 
-/// Whether any process of the group is left.
-pub fn group_alive(pgid: i32) -> bool {
-    // Signal 0 checks existence; EPERM means a member exists but is not ours to signal.
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
-}
+/// Whether any process of the group is left that has not exited: a zombie member does not
+/// count (it only waits to be reaped, and nothing can signal it away). One definition for all
+/// of Keel, shared with the plugin host.
+pub use keel_process::group_alive;
 
 /// Waits until the group is empty or `limit` passes; true when it emptied.
 pub async fn wait_group_empty(pgid: i32, limit: Duration) -> bool {
