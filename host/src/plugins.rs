@@ -48,6 +48,14 @@ fn named_plugins(config: &Config) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every plugin name a user may write or ask about for a config, without loading any: the
+/// bundled plugins and the modes and check types the config names (third-party ones included).
+pub fn known_names(config: &Config) -> BTreeSet<String> {
+    let mut names = named_plugins(config);
+    names.extend(keel_plugin_host::bundled_names().map(str::to_string));
+    names
+}
+
 async fn host_of(
     config: &Config,
     state: &StateDir,
@@ -352,6 +360,23 @@ impl Checker for Plugins {
     }
 }
 
+/// The environment a launched process gets on top of the daemon's: the service's env files,
+/// under what its deployment plugin set from the service's settings. Added here, to the launch
+/// spec every mode answers with, so it holds for every mode that launches a process and no
+/// plugin needs to know about env files.
+fn with_env_files(
+    files: &[(String, String)],
+    spec: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = files
+        .iter()
+        .filter(|(k, _)| !spec.iter().any(|(s, _)| s == k))
+        .cloned()
+        .collect();
+    env.extend(spec);
+    env
+}
+
 impl Deployer for Plugins {
     fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>> {
         async move {
@@ -372,7 +397,7 @@ impl Deployer for Plugins {
                     Ok(LaunchSpec {
                         program: spec.program,
                         args: spec.args,
-                        env: spec.env,
+                        env: with_env_files(&service.env_from_files, spec.env),
                         working_dir: spec.working_dir.map(Into::into),
                         stop_signal,
                         stop_command: spec.stop_command,
@@ -415,5 +440,31 @@ impl Deployer for Plugins {
             }
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_env_files;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn settings_win_over_env_files() {
+        let files = pairs(&[("A", "file"), ("B", "file"), ("C", "file")]);
+        let spec = pairs(&[("B", "settings"), ("D", "settings")]);
+        assert_eq!(
+            with_env_files(&files, spec),
+            pairs(&[
+                ("A", "file"),
+                ("C", "file"),
+                ("B", "settings"),
+                ("D", "settings")
+            ])
+        );
     }
 }

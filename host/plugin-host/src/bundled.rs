@@ -47,3 +47,8 @@ pub(crate) const BUNDLED: &[(&str, PluginKind, &[u8])] = &[
         include_bytes!("../../../plugins/dist/bundled/unix.wasm"),
     ),
 ];
+
+/// The names of the bundled plugins, without loading any (for shell completion).
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUNDLED.iter().map(|(name, _, _)| *name)
+}

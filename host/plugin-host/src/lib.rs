@@ -62,6 +62,7 @@ mod sandbox;
 mod types;
 mod world;
 
+pub use bundled::names as bundled_names;
 pub use cache::CacheStatus;
 pub use error::{HostError, LoadError, LoadFailure, PluginError};
 pub use grant::{Allowlist, DEFAULT_MEMORY_MB, Grant, MAX_MEMORY_MB, Scope};

@@ -4,23 +4,26 @@
 //! `fmt` (styles and tables).
 
 mod client;
+mod completions;
 mod context;
 mod daemon;
 mod fmt;
 mod graph;
 mod health;
 mod live;
+mod man;
 mod platform;
 mod plugins;
 mod progress;
 mod report;
+mod schema;
 mod services;
 mod validate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use context::Context;
 pub use context::{Exit, Failure};
@@ -59,10 +62,21 @@ enum Command {
     /// The loaded WebAssembly plugins
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Print the script that makes a shell complete Keel's commands, services and plugins
+    Completions {
+        /// The shell to print the script for
+        shell: completions::Shell,
+    },
+    /// Print Keel's manual page (roff; `keel man | man -l -`)
+    Man,
+    /// About services.toml itself: its JSON Schema
+    #[command(subcommand)]
+    Config(schema::ConfigCommand),
 }
 
 /// Parses the command line, runs the command, and returns the exit status.
 pub fn run() -> ExitCode {
+    completions::answer_if_asked(Cli::command);
     let cli = Cli::parse();
     let cx = Context::new(cli.json, cli.config, cli.state_dir);
     let result = match cli.command {
@@ -70,6 +84,9 @@ pub fn run() -> ExitCode {
         Command::Services(c) => services::run(&cx, c),
         Command::Daemon(a) => daemon::run(&cx, a),
         Command::Plugins(c) => plugins::run(&cx, c),
+        Command::Completions { shell } => completions::print_registration(shell),
+        Command::Man => man::print(Cli::command()),
+        Command::Config(c) => schema::run(&cx, c),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -7,6 +7,7 @@ use keel_api::endpoint::{ListServices, PlatformBody, PlatformStart, PlatformStat
 use keel_api::{ServiceView, Snapshot, Status};
 use serde::Serialize;
 
+use super::completions;
 use super::context::{Context, Exit, Failure, block_on};
 use super::fmt::{BOLD, DIM, ok_mark, plural, styled, uptime_secs};
 use super::progress::{Plan, start_with_progress};
@@ -19,6 +20,7 @@ pub enum PlatformCommand {
     /// Start the auto-start services, or the named ones with their dependencies, in dependency order
     Start {
         /// Services to start (with their dependencies); default: every auto_start service
+        #[arg(add = completions::services())]
         names: Vec<String>,
         /// Print the start plan level by level without starting anything
         #[arg(long)]
@@ -26,16 +28,23 @@ pub enum PlatformCommand {
         /// Start even if pre-flight checks fail
         #[arg(long)]
         force: bool,
+        /// Print nothing but errors and the final line (no progress)
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Stop all running services, or the named ones and what depends on them, dependents first
     Stop {
+        #[arg(add = completions::services())]
         names: Vec<String>,
         /// Kill at once (SIGKILL to each process group) instead of the graceful stop
         #[arg(long)]
         force: bool,
     },
     /// Restart the running services (or the named ones), keeping the dependency order
-    Restart { names: Vec<String> },
+    Restart {
+        #[arg(add = completions::services())]
+        names: Vec<String>,
+    },
     /// Show every service's status, grouped by category
     Status,
     /// Show every service's health as monitoring sees it
@@ -56,7 +65,8 @@ pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
             names,
             dry_run: false,
             force,
-        } => start(cx, &names, force).map(|r| emit(json, &r)),
+            quiet,
+        } => start(cx, &names, force, quiet).map(|r| emit(json, &r)),
         PlatformCommand::Stop { names, force } => stop(cx, &names, force).map(|r| emit(json, &r)),
         PlatformCommand::Restart { names } => restart(cx, &names).map(|r| emit(json, &r)),
         PlatformCommand::Status => status(cx).map(|r| emit(json, &r)),
@@ -78,7 +88,12 @@ fn load_named(cx: &Context, names: &[String]) -> Result<(Config, ServiceGraph), 
 
 /// `platform start [NAMES]`: the plan level by level, each service waited for until healthy,
 /// with the guide's progress lines.
-fn start(cx: &Context, names: &[String], force: bool) -> Result<Said<Vec<Snapshot>>, Failure> {
+fn start(
+    cx: &Context,
+    names: &[String],
+    force: bool,
+    quiet: bool,
+) -> Result<Said<Vec<Snapshot>>, Failure> {
     let (config, graph) = load_named(cx, names)?;
     let named: Vec<&str> = names.iter().map(String::as_str).collect();
     let targets = config.start_targets(&named);
@@ -100,6 +115,7 @@ fn start(cx: &Context, names: &[String], force: bool) -> Result<Said<Vec<Snapsho
         config: &config,
         requested: &requested,
         planned: &planned,
+        quiet,
     };
     let started = start_with_progress(cx, &client, &request, plan)?;
     let n = planned.len();

@@ -15,6 +15,7 @@ pub enum PluginsCommand {
     /// Show a plugin's world, imports, exports and what it can ask for
     Inspect {
         /// A loaded plugin's name, or the path of a .wasm file
+        #[arg(add = super::completions::plugins())]
         target: String,
     },
 }

@@ -1,5 +1,7 @@
-//! What the CLI shows while services start: the guide's progress lines, read from the daemon's
-//! event stream while the start request runs, and pre-flight reports.
+//! What the CLI shows while services start, read from the daemon's event stream while the
+//! start request runs: on a terminal one live line per service (a spinner, its state and the
+//! time it has taken: indicatif); elsewhere the guide's progress lines, one per step; with
+//! `--quiet` nothing but errors. Also the pre-flight reports.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,6 +37,8 @@ pub struct Plan<'a> {
     pub config: &'a Config,
     pub requested: &'a [String],
     pub planned: &'a [String],
+    /// `--quiet`: no progress at all.
+    pub quiet: bool,
 }
 
 /// Sends a start request and, unless `--json`, prints the guide's progress lines as the
@@ -53,12 +57,20 @@ where
     if cx.json {
         return block_on(client.call(request)).map_err(Failure::from);
     }
+    let view = if plan.quiet {
+        View::Quiet
+    } else if live::wanted() {
+        View::Live(live::Lines::new(plan.planned))
+    } else {
+        View::Plain
+    };
     let mut progress = Progress {
         plan,
         already: BTreeSet::new(),
         said: BTreeMap::new(),
         buffer: Vec::new(),
         seen_snapshot: false,
+        view,
     };
     let result = block_on(async {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
@@ -108,9 +120,15 @@ where
             for s in done.snapshots() {
                 progress.on_snapshot(s);
             }
+            progress.view.end(false);
             Ok(done)
         }
-        Err(e) => Err(refusal(e)),
+        Err(e) => {
+            // A refused start started nothing: its lines go, and the refusal says why.
+            let refused = matches!(e, ClientError::Api { status: 412, .. });
+            progress.view.end(refused);
+            Err(refusal(e))
+        }
     }
 }
 
@@ -170,6 +188,67 @@ struct Progress<'a> {
     said: BTreeMap<String, Said>,
     buffer: Vec<u8>,
     seen_snapshot: bool,
+    view: View,
+}
+
+/// How progress is shown.
+enum View {
+    /// The guide's lines, one per step (not a terminal).
+    Plain,
+    /// Nothing (`--quiet`).
+    Quiet,
+    /// One live line per service (a terminal).
+    Live(live::Lines),
+}
+
+/// A step of a service's start, as progress shows it.
+pub(super) enum Step<'a> {
+    Already,
+    Starting { requested: bool },
+    Started { pid: i32, waits_for_health: bool },
+    Healthy,
+    Restarting { exit: &'a str },
+    Failed { reason: &'a str },
+}
+
+impl View {
+    fn show(&mut self, name: &str, step: Step<'_>) {
+        match self {
+            View::Quiet => {}
+            View::Live(lines) => lines.show(name, step),
+            View::Plain => match step {
+                Step::Already => {
+                    anstream::println!("{}", styled(DIM, format!("{name} is already running")))
+                }
+                Step::Starting { requested: true } => println!("Starting service: {name}"),
+                Step::Starting { requested: false } => println!("Starting dependency: {name}"),
+                Step::Started {
+                    pid,
+                    waits_for_health,
+                } => {
+                    anstream::println!("{} Started {name} with PID {pid}", ok_mark());
+                    if waits_for_health {
+                        println!("Waiting for {name} to become healthy...");
+                    }
+                }
+                Step::Healthy => anstream::println!("{} Service {name} is healthy", ok_mark()),
+                Step::Restarting { exit } => anstream::println!(
+                    "{} {name} exited ({exit}); restarting",
+                    styled(YELLOW, "⚠️")
+                ),
+                Step::Failed { reason } => {
+                    anstream::println!("{} {name} failed: {reason}", styled(RED, "❌"))
+                }
+            },
+        }
+    }
+
+    /// The start is over: live lines stay as they are (`clear`: they go).
+    fn end(&mut self, clear: bool) {
+        if let View::Live(lines) = self {
+            lines.end(clear);
+        }
+    }
 }
 
 impl Progress<'_> {
@@ -187,10 +266,7 @@ impl Progress<'_> {
                     for s in services {
                         let active = !matches!(s.status, Status::Stopped | Status::Failed);
                         if active && self.planned(&s.name) {
-                            anstream::println!(
-                                "{}",
-                                styled(DIM, format!("{} is already running", s.name))
-                            );
+                            self.view.show(&s.name, Step::Already);
                             self.already.insert(s.name);
                         }
                     }
@@ -215,40 +291,190 @@ impl Progress<'_> {
         let requested = self.plan.requested.iter().any(|r| r == name);
         let healthy = s.health.as_ref().map(|h| h.state) == Some(HealthState::Healthy);
         let said = self.said.entry(name.to_string()).or_default();
+        let view = &mut self.view;
         if !said.starting && matches!(s.status, Status::Starting | Status::Running) {
             said.starting = true;
-            if requested {
-                println!("Starting service: {name}");
-            } else {
-                println!("Starting dependency: {name}");
-            }
+            view.show(name, Step::Starting { requested });
         }
         if !said.started
             && s.status == Status::Running
             && let Some(pid) = s.pid
         {
             said.started = true;
-            anstream::println!("{} Started {name} with PID {pid}", ok_mark());
-            if has_check && !healthy {
-                println!("Waiting for {name} to become healthy...");
-            }
+            let waits_for_health = has_check && !healthy;
+            view.show(
+                name,
+                Step::Started {
+                    pid,
+                    waits_for_health,
+                },
+            );
         }
         if !said.healthy && s.status == Status::Running && healthy {
             said.healthy = true;
-            anstream::println!("{} Service {name} is healthy", ok_mark());
+            view.show(name, Step::Healthy);
         }
         match s.status {
-            Status::Restarting => anstream::println!(
-                "{} {name} exited ({}); restarting",
-                styled(YELLOW, "⚠️"),
-                describe_exit(s.last_exit.as_ref())
+            Status::Restarting => view.show(
+                name,
+                Step::Restarting {
+                    exit: &describe_exit(s.last_exit.as_ref()),
+                },
             ),
-            Status::Failed => anstream::println!(
-                "{} {name} failed: {}",
-                styled(RED, "❌"),
-                s.reason.as_deref().unwrap_or_default()
+            Status::Failed => view.show(
+                name,
+                Step::Failed {
+                    reason: s.reason.as_deref().unwrap_or_default(),
+                },
             ),
             _ => {}
         }
+    }
+}
+
+/// One live line per service on a terminal: a spinner, the service's state and how long it has
+/// taken, each line ending in the service's final state.
+mod live {
+    use std::collections::BTreeMap;
+    use std::io::IsTerminal;
+    use std::time::Duration;
+
+    use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+
+    use super::Step;
+    use crate::cli::fmt::{DIM, RED, YELLOW, fail_mark, ok_mark, styled};
+
+    /// Spinner frames; the last one is shown once a line is done.
+    const TICKS: &str = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ";
+
+    /// Live lines need a terminal that can redraw them.
+    pub fn wanted() -> bool {
+        std::io::stdout().is_terminal() && std::env::var("TERM").map_or(true, |t| t != "dumb")
+    }
+
+    pub struct Lines {
+        multi: MultiProgress,
+        bars: BTreeMap<String, ProgressBar>,
+        pids: BTreeMap<String, i32>,
+        width: usize,
+        /// Whether colour is wanted (anstream's judgement: terminal, `NO_COLOR`, …); indicatif
+        /// writes to the terminal itself, so escapes are removed here when it is not.
+        color: bool,
+    }
+
+    impl Lines {
+        /// A waiting line for every planned service, in plan order.
+        pub fn new(planned: &[String]) -> Self {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+            let color =
+                anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never;
+            let width = planned.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+            let mut lines = Self {
+                multi,
+                bars: BTreeMap::new(),
+                pids: BTreeMap::new(),
+                width,
+                color,
+            };
+            for name in planned {
+                let bar = lines.multi.add(ProgressBar::new_spinner());
+                bar.set_style(running_style());
+                bar.set_prefix(format!("{name:<width$}"));
+                bar.set_message("waiting");
+                bar.enable_steady_tick(Duration::from_millis(80));
+                lines.bars.insert(name.clone(), bar);
+            }
+            lines
+        }
+
+        pub fn show(&mut self, name: &str, step: Step<'_>) {
+            let Some(bar) = self.bars.get(name).cloned() else {
+                return;
+            };
+            let secs = format!("({:.1}s)", bar.elapsed().as_secs_f64());
+            let padded = format!("{name:<width$}", width = self.width);
+            match step {
+                Step::Already => {
+                    self.done(&bar, styled(DIM, format!("- {padded}  already running")))
+                }
+                Step::Starting { requested } => {
+                    bar.reset_elapsed();
+                    bar.set_message(if requested {
+                        "starting"
+                    } else {
+                        "starting (dependency)"
+                    });
+                }
+                Step::Started {
+                    pid,
+                    waits_for_health,
+                } => {
+                    self.pids.insert(name.to_string(), pid);
+                    if waits_for_health {
+                        bar.set_message(format!(
+                            "started with PID {pid}, waiting to become healthy"
+                        ));
+                    } else {
+                        let line = format!("{} {padded}  running, PID {pid} {secs}", ok_mark());
+                        self.done(&bar, line);
+                    }
+                }
+                Step::Healthy => {
+                    let pid = self
+                        .pids
+                        .get(name)
+                        .map(|p| format!(", PID {p}"))
+                        .unwrap_or_default();
+                    self.done(&bar, format!("{} {padded}  healthy{pid} {secs}", ok_mark()));
+                }
+                Step::Restarting { exit } => {
+                    let note = styled(YELLOW, format!("exited ({exit}); restarting"));
+                    bar.set_message(self.paint(note));
+                }
+                Step::Failed { reason } => {
+                    let line = format!(
+                        "{} {padded}  {} {secs}",
+                        fail_mark(),
+                        styled(RED, format!("failed: {reason}"))
+                    );
+                    self.done(&bar, line);
+                }
+            }
+        }
+
+        /// Ends a line with `text` in place of the spinner and state.
+        fn done(&self, bar: &ProgressBar, text: String) {
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+            bar.finish_with_message(self.paint(text));
+        }
+
+        fn paint(&self, text: String) -> String {
+            if self.color {
+                text
+            } else {
+                anstream::adapter::strip_str(&text).to_string()
+            }
+        }
+
+        /// The start is over: a line still going stays as it last was (its service did not get
+        /// further), or every line goes (`clear`, for a start that was refused).
+        pub fn end(&mut self, clear: bool) {
+            for bar in self.bars.values() {
+                if clear {
+                    bar.finish_and_clear();
+                } else if !bar.is_finished() {
+                    bar.abandon();
+                }
+            }
+        }
+    }
+
+    fn running_style() -> ProgressStyle {
+        ProgressStyle::with_template("{spinner} {prefix}  {msg} {secs}")
+            .expect("a valid template")
+            .tick_chars(TICKS)
+            .with_key("secs", |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "({:.1}s)", s.elapsed().as_secs_f64());
+            })
     }
 }

@@ -9,6 +9,7 @@ use keel_api::{ErrorDetails, Logs, ServiceSummary, ServiceView, Snapshot, Status
 use serde::Serialize;
 
 use super::client::ClientError;
+use super::completions;
 use super::context::{Context, Exit, Failure, block_on};
 use super::fmt::{
     describe_exit, fail_mark, health_phrase, ok_mark, snapshot_line, table, uptime_secs,
@@ -23,7 +24,7 @@ pub enum ServicesCommand {
     /// List services with their type, category, status, deployment mode and auto-start
     List {
         /// Only services of this category
-        #[arg(long)]
+        #[arg(long, add = completions::categories())]
         category: Option<String>,
         /// Only running services
         #[arg(long)]
@@ -32,39 +33,56 @@ pub enum ServicesCommand {
     /// Show the dependency tree, or one service's dependencies and what requires it
     Dependencies {
         /// A service name; without it, the whole startup tree
+        #[arg(add = completions::services())]
         name: Option<String>,
     },
     /// Show which services an operation requires and whether they all run
     Check {
         /// An operation named in some service's `required_for`
+        #[arg(add = completions::operations())]
         operation: String,
     },
     /// Check every service's configuration: schema, references, dependency graph
     Validate,
     /// Start a service (the daemon starts in the background if needed)
     Start {
+        #[arg(add = completions::services())]
         name: String,
         /// Start even if pre-flight checks fail
         #[arg(long)]
         force: bool,
+        /// Print nothing but errors and the final line (no pre-flight report, no progress)
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Stop a service: its stop signal to the whole process group, SIGKILL after the grace time
     Stop {
+        #[arg(add = completions::services())]
         name: String,
         /// Stop even while services that depend on it run
         #[arg(long)]
         force: bool,
     },
     /// Stop then start a service
-    Restart { name: String },
+    Restart {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Show a service's type, category, status, deployment, health, PID, uptime, restarts
-    Status { name: String },
+    Status {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Show a service's log
     Logs(LogArgs),
     /// Run the service's health check now, through its plugin (and show what monitoring saw)
-    Health { name: String },
+    Health {
+        #[arg(add = completions::services())]
+        name: String,
+    },
     /// Run the service's health check every few seconds and print a line each time (Ctrl-C stops)
     Monitor {
+        #[arg(add = completions::services())]
         name: String,
         /// Seconds between checks
         #[arg(long, default_value_t = 30)]
@@ -79,6 +97,7 @@ pub enum ServicesCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct LogArgs {
+    #[arg(add = completions::services())]
     pub name: String,
     /// How many of the last lines to show
     #[arg(long, default_value_t = keel_api::endpoint::DEFAULT_LOG_LINES)]
@@ -99,7 +118,7 @@ pub fn run(cx: &Context, cmd: ServicesCommand) -> Result<Exit, Failure> {
             super::graph::check(cx, &operation).map(|r| emit(json, &r))
         }
         ServicesCommand::Validate => super::validate::validate(cx).map(|r| emit(json, &r)),
-        ServicesCommand::Start { name, force } => start(cx, &name, force),
+        ServicesCommand::Start { name, force, quiet } => start(cx, &name, force, quiet),
         ServicesCommand::Stop { name, force } => stop(cx, &name, force).map(|r| emit(json, &r)),
         ServicesCommand::Restart { name } => restart(cx, &name).map(|r| emit(json, &r)),
         ServicesCommand::Status { name } => status(cx, &name).map(|r| emit(json, &r)),
@@ -197,7 +216,7 @@ enum StartAnswer {
 
 /// `services start NAME`: pre-flight (printed), then the service with its dependencies, each
 /// waited for until healthy.
-fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
+fn start(cx: &Context, name: &str, force: bool, quiet: bool) -> Result<Exit, Failure> {
     let (config, graph) = cx.load()?;
     if !graph.contains(name) {
         return Err(graph.unknown(name).into());
@@ -213,7 +232,8 @@ fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
     }
     if !force && !cx.json {
         let report = block_on(client.call(&GetPreflight { name: name.into() }))?;
-        if !print_preflight(&report) {
+        // Quiet: the report is shown only when it is the reason for refusing.
+        if (!quiet || !report.passed) && !print_preflight(&report) {
             let failed: Vec<&str> = report.failed().map(|c| c.kind.as_str()).collect();
             return Err(Failure::new(
                 Exit::Failed,
@@ -241,10 +261,18 @@ fn start(cx: &Context, name: &str, force: bool) -> Result<Exit, Failure> {
             config: &config,
             requested: &[name.to_string()],
             planned: &planned,
+            quiet,
         },
     )?;
-    // The progress lines said it all.
-    Ok(emit(cx.json, &Said::new(StartAnswer::Started(started), "")))
+    // The progress lines said it all; quiet, one line says how it ended.
+    let text = match started.as_ref().and_then(|s| s.pid) {
+        Some(pid) if quiet => format!("{} Started {name} with PID {pid}\n", ok_mark()),
+        _ => String::new(),
+    };
+    Ok(emit(
+        cx.json,
+        &Said::new(StartAnswer::Started(started), text),
+    ))
 }
 
 /// `services stop NAME`; a stop refused because dependents run is told in the guide's words.

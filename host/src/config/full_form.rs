@@ -16,7 +16,7 @@ pub const STANDARD_MODES: [&str; 5] =
     ["binary", "docker", "docker-compose", "kubernetes", "remote"];
 pub const STANDARD_CHECKS: [&str; 5] = ["http", "tcp", "command", "file", "unix"];
 
-const SERVICE_KEYS: [&str; 10] = [
+pub(super) const SERVICE_KEYS: [&str; 11] = [
     "name",
     "type",
     "category",
@@ -27,9 +27,10 @@ const SERVICE_KEYS: [&str; 10] = [
     "deployment",
     "health_check",
     "startup",
+    "env_file",
 ];
-const CHECK_KEYS: [&str; 4] = ["type", "interval", "retries", "timeout"];
-const STARTUP_KEYS: [&str; 12] = [
+pub(super) const CHECK_KEYS: [&str; 4] = ["type", "interval", "retries", "timeout"];
+pub(super) const STARTUP_KEYS: [&str; 12] = [
     "auto_start",
     "start_timeout",
     "start_order",

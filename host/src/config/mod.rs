@@ -2,11 +2,13 @@
 //! with its file, line, column and key path.
 
 mod diag;
+mod env_file;
 mod full_form;
 mod model;
 mod node;
 mod parse;
 mod reader;
+mod schema;
 mod service;
 mod settings;
 mod short_form;
@@ -17,6 +19,7 @@ pub use diag::{Diagnostic, Diagnostics, Location, did_you_mean, suggestion};
 pub use full_form::{STANDARD_CHECKS, STANDARD_MODES};
 pub use model::*;
 pub use node::{Entry, Node, Table, Value};
+pub use schema::json_schema;
 
 /// Why a config could not be loaded. Callers branch on this: a missing file and an invalid one
 /// are reported differently.

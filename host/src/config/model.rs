@@ -91,6 +91,10 @@ pub struct Service {
     pub deployment: Deployment,
     pub health_check: Option<HealthCheck>,
     pub startup: Startup,
+    /// The variables of its `env_file`s, read when the config was loaded, in file order (a
+    /// later file's value replaces an earlier one's). Its process gets them under what its
+    /// deployment's own settings set.
+    pub env_from_files: Vec<(String, String)>,
     /// Span of the service's table header (or `[[service]]` entry).
     pub span: std::ops::Range<usize>,
 }

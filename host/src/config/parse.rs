@@ -13,7 +13,7 @@ use super::reader::Cx;
 use super::settings::{orchestrator, plugins};
 use super::short_form::short_service;
 
-const TOP_KEYS: [&str; 4] = ["services", "service", "orchestrator", "plugins"];
+pub(super) const TOP_KEYS: [&str; 4] = ["services", "service", "orchestrator", "plugins"];
 
 /// Parses and checks `text` (the contents of `path`).
 pub fn parse(
@@ -35,7 +35,7 @@ pub fn check(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> (Option<Config>, Diagnostics) {
     let source = SourceFile::new(path, text);
-    let mut cx = Cx::new(&source);
+    let mut cx = Cx::new(&source, env);
     let (root, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
     for e in &syntax_errors {
         let span = e.span().unwrap_or(0..0);

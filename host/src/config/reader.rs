@@ -4,6 +4,7 @@
 //! caller falls back to the default and the walk goes on to the next key.
 
 use std::ops::Range;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::diag::{Diagnostic, Diagnostics, SourceFile, suggestion};
@@ -16,14 +17,24 @@ pub(super) struct Cx<'a> {
     diags: Vec<Diagnostic>,
     /// The service the problems found now belong to, if any (for `validate`'s grouping).
     pub(super) service: Option<String>,
+    /// The config file's directory: what relative paths the host reads are relative to.
+    pub(super) base_dir: PathBuf,
+    /// Looks variables of the environment up.
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl<'a> Cx<'a> {
-    pub(super) fn new(source: &'a SourceFile) -> Self {
+    pub(super) fn new(source: &'a SourceFile, env: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        let base_dir = match source.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         Self {
             source,
             diags: Vec::new(),
             service: None,
+            base_dir,
+            env,
         }
     }
 

@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::time::Duration;
 
 use super::diag::suggestion;
+use super::env_file::env_from_files;
 use super::model::{Deployment, HealthCheck, RestartPolicy, Service, ServiceType, Startup};
 use super::node::Table;
 use super::reader::{Cx, join};
@@ -37,6 +38,7 @@ impl ServiceParts {
         let required_for = cx.strings(t, path, "required_for");
         let dependencies = cx.names(t, path, "dependencies");
         let conflicts = cx.names(t, path, "conflicts");
+        let env_from_files = env_from_files(cx, t, path);
         if !self.name_ok {
             return None;
         }
@@ -51,6 +53,7 @@ impl ServiceParts {
             deployment: self.deployment?,
             health_check: self.health_check,
             startup: self.startup,
+            env_from_files,
             span: self.span,
         })
     }

@@ -7,7 +7,7 @@ use super::model::{GrantSettings, OrchestratorSettings, PluginSettings};
 use super::node::Node;
 use super::reader::Cx;
 
-const GRANT_KEYS: [&str; 7] = [
+pub(super) const GRANT_KEYS: [&str; 7] = [
     "network",
     "commands",
     "paths",
@@ -16,6 +16,9 @@ const GRANT_KEYS: [&str; 7] = [
     "memory_mb",
     "timeout_ms",
 ];
+pub(super) const ORCHESTRATOR_KEYS: [&str; 1] = ["services"];
+pub(super) const ORCHESTRATOR_SERVICES_KEYS: [&str; 1] = ["auto_start_dependencies"];
+pub(super) const PLUGINS_KEYS: [&str; 2] = ["dir", "grants"];
 
 /// `[orchestrator]`: only its `services` table is defined.
 pub(super) fn orchestrator(cx: &mut Cx, node: &Node) -> OrchestratorSettings {
@@ -23,12 +26,12 @@ pub(super) fn orchestrator(cx: &mut Cx, node: &Node) -> OrchestratorSettings {
     let Some(t) = cx.table(node, "orchestrator") else {
         return out;
     };
-    cx.unknown_keys(t, "orchestrator", &["services"]);
+    cx.unknown_keys(t, "orchestrator", &ORCHESTRATOR_KEYS);
     if let Some(e) = t.get("services")
         && let Some(s) = cx.table(&e.node, "orchestrator.services")
     {
         let path = "orchestrator.services";
-        cx.unknown_keys(s, path, &["auto_start_dependencies"]);
+        cx.unknown_keys(s, path, &ORCHESTRATOR_SERVICES_KEYS);
         if let Some(b) = cx.boolean(s, path, "auto_start_dependencies") {
             out.auto_start_dependencies = b;
         }
@@ -42,7 +45,7 @@ pub(super) fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSet
     let Some(t) = cx.table(node, "plugins") else {
         return out;
     };
-    cx.unknown_keys(t, "plugins", &["dir", "grants"]);
+    cx.unknown_keys(t, "plugins", &PLUGINS_KEYS);
     if let Some(dir) = cx.string(t, "plugins", "dir") {
         let dir = PathBuf::from(dir);
         out.dir = Some(match config_path.parent() {

@@ -9,7 +9,7 @@ use super::node::{Entry, Node, Table, Value};
 use super::reader::{Cx, join};
 use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
-const SHORT_KEYS: [&str; 16] = [
+pub(super) const SHORT_KEYS: [&str; 17] = [
     "name",
     "cmd",
     "restart",
@@ -26,6 +26,7 @@ const SHORT_KEYS: [&str; 16] = [
     "restart_delay",
     "max_restart_delay",
     "stable_run",
+    "env_file",
 ];
 
 /// The service registry's short form: `[[service]] name, cmd, restart, health_check = "…"`.

@@ -358,3 +358,151 @@ fn restart_timing_errors_are_located() {
         ]
     );
 }
+
+/// A config in a directory of its own with the given env files beside it.
+fn with_env_files(config: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let path = dir.path().join("services.toml");
+    std::fs::write(&path, config).unwrap();
+    (dir, path)
+}
+
+const WITH_ENV_FILE: &str = r#"
+[services.web]
+env_file = ["base.env", "local.env"]
+[services.web.deployment]
+mode = "binary"
+[services.web.deployment.binary]
+binary_path = "/bin/true"
+
+[[service]]
+name = "short"
+cmd = ["/bin/true"]
+env_file = "base.env"
+"#;
+
+#[test]
+fn env_files_are_read_expanded_and_merged_in_order() {
+    let (_dir, path) = with_env_files(
+        WITH_ENV_FILE,
+        &[
+            (
+                "base.env",
+                "# a comment\nexport NAME=base\nDATA=\"${HOME}/data\"\nURL=http://$NAME:${PORT:-80}\nQUOTED='$HOME stays'\n",
+            ),
+            ("local.env", "NAME=local\nEXTRA=\"two\nlines\"\n"),
+        ],
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let c = parse_str(&path, &text, &env).unwrap();
+    let get = |service: &str| c.service(service).unwrap().env_from_files.clone();
+    let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    // The later file's NAME replaces the earlier one's, also inside the earlier file's URL.
+    assert_eq!(
+        get("web"),
+        pairs(&[
+            ("NAME", "local"),
+            ("DATA", "/home/op/data"),
+            ("URL", "http://local:80"),
+            ("QUOTED", "$HOME stays"),
+            ("EXTRA", "two\nlines"),
+        ])
+    );
+    assert_eq!(
+        get("short"),
+        pairs(&[
+            ("NAME", "base"),
+            ("DATA", "/home/op/data"),
+            ("URL", "http://base:80"),
+            ("QUOTED", "$HOME stays"),
+        ])
+    );
+}
+
+#[test]
+fn a_missing_env_file_is_located_at_its_entry() {
+    let (dir, path) = with_env_files(WITH_ENV_FILE, &[("base.env", "A=1\n")]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let e: Vec<String> = parse_str(&path, &text, &env)
+        .unwrap_err()
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    let local = dir.path().join("local.env");
+    assert_eq!(
+        e,
+        vec![format!(
+            "{}:3:25: services.web.env_file[1]: cannot read env file {}: No such file or directory (os error 2)",
+            path.display(),
+            local.display()
+        )]
+    );
+}
+
+#[test]
+fn a_bad_line_names_both_files_lines_and_columns() {
+    let (dir, path) = with_env_files(
+        WITH_ENV_FILE,
+        &[
+            ("base.env", "A=1\n\nB=\"unterminated\n"),
+            ("local.env", "GOOD=1\n9BAD KEY=2\n"),
+        ],
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let diags = parse_str(&path, &text, &env).unwrap_err();
+    let e: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    let (base, local) = (dir.path().join("base.env"), dir.path().join("local.env"));
+    let at = |line: usize, col: usize| format!("{}:{line}:{col}", path.display());
+    assert_eq!(
+        e,
+        vec![
+            format!(
+                "{}: services.web.env_file[0]: {}:3:3: unterminated quote in env file",
+                at(3, 13),
+                base.display()
+            ),
+            format!(
+                "{}: services.web.env_file[1]: {}:2:1: invalid key in env file",
+                at(3, 25),
+                local.display()
+            ),
+            format!(
+                "{}: service[0].env_file: {}:3:3: unterminated quote in env file",
+                at(12, 12),
+                base.display()
+            ),
+        ]
+    );
+    // Each problem belongs to its service, for `services validate`.
+    let services: Vec<_> = diags.iter().map(|d| d.service.as_deref()).collect();
+    assert_eq!(services, [Some("web"), Some("web"), Some("short")]);
+}
+
+#[test]
+fn env_file_must_be_paths() {
+    let e = errors(&WEB.replace(
+        "category = \"ui\"",
+        "category = \"ui\"\nenv_file = [\"\", 3]",
+    ));
+    assert_eq!(
+        e,
+        vec![
+            "s.toml:5:13: services.web.env_file[0]: must not be empty",
+            "s.toml:5:17: services.web.env_file[1]: expected a path (a string), found an integer",
+        ]
+    );
+    let e = errors(&WEB.replace("category = \"ui\"", "env_file = true"));
+    assert_eq!(
+        e,
+        vec![
+            "s.toml:4:12: services.web.env_file: expected a path or an array of paths, found a boolean"
+        ]
+    );
+}

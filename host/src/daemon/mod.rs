@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod fds;
+pub mod registry;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -135,6 +136,9 @@ pub async fn run(
             tracing::error!("control API stopped: {e}");
         }
     });
+    let (registry_socket, registry_listener) =
+        SocketFile::bind(registry::socket_path(&opts.state))?;
+    let registry_server = tokio::spawn(registry::serve(registry_listener, supervisor.clone()));
     tracing::info!(
         config = %config.path.display(),
         socket = %socket.0.display(),
@@ -169,6 +173,8 @@ pub async fn run(
         }
     }
     server.abort();
+    registry_server.abort();
+    drop(registry_socket);
     if let Some(t) = tcp_server {
         t.abort();
     }
@@ -206,26 +212,38 @@ impl axum::serve::Listener for SameUserListener {
     type Addr = tokio::net::unix::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let me = nix::unistd::geteuid().as_raw();
         loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => match stream.peer_cred() {
-                    Ok(cred) if cred.uid() == me => return (stream, addr),
-                    Ok(cred) => tracing::warn!(
-                        uid = cred.uid(),
-                        "refused a control connection from another user"
-                    ),
-                    Err(e) => tracing::warn!("refused a control connection: {e}"),
-                },
-                Err(e) => {
-                    tracing::warn!("accept on the control socket failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
+            let stream = accept_same_user(&self.0, "control").await;
+            match stream.peer_addr() {
+                Ok(addr) => return (stream, addr),
+                Err(e) => tracing::warn!("dropped a control connection: {e}"),
             }
         }
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.0.local_addr()
+    }
+}
+
+/// The next connection on one of the daemon's sockets (`what` names it in the log) from a
+/// process of the daemon's own user; others are closed at once.
+async fn accept_same_user(listener: &UnixListener, what: &str) -> tokio::net::UnixStream {
+    let me = nix::unistd::geteuid().as_raw();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => match stream.peer_cred() {
+                Ok(cred) if cred.uid() == me => return stream,
+                Ok(cred) => tracing::warn!(
+                    uid = cred.uid(),
+                    "refused a {what} connection from another user"
+                ),
+                Err(e) => tracing::warn!("refused a {what} connection: {e}"),
+            },
+            Err(e) => {
+                tracing::warn!("accept on the {what} socket failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
     }
 }
