@@ -154,10 +154,27 @@ pub fn kill_leftovers(leader: ProcessId) -> bool {
     true
 }
 
-/// Whether any process of the group is left.
+/// Whether any process of the group is left. Zombies do not count: a dead process stays in
+/// its group until its parent reaps it, and the parent of a re-adopted service (and of what
+/// it left behind) is init or whatever adopted the orphans, which may take its time.
 pub fn group_alive(pgid: i32) -> bool {
     // Signal 0 checks existence; EPERM means a member exists but is not ours to signal.
-    !matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH))
+    if matches!(killpg(Pid::from_raw(pgid), None), Err(Errno::ESRCH)) {
+        return false;
+    }
+    // Members exist: are they more than zombies? getpgid(2) finds the members far more cheaply
+    // than reading every process's stat; only theirs are read.
+    let Ok(all) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    all.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| nix::unistd::getpgid(Some(Pid::from_raw(pid))) == Ok(Pid::from_raw(pgid)))
+        .any(|pid| {
+            procfs::process::Process::new(pid)
+                .and_then(|p| p.stat())
+                .is_ok_and(|s| s.state != 'Z' && s.state != 'X')
+        })
 }
 
 /// Waits until the group is empty or `limit` passes; true when it emptied.
