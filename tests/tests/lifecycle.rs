@@ -351,7 +351,7 @@ start_timeout = 30
     let pid: i32 = loop {
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()
-            .and_then(|s| s.trim().parse().ok())
+            .and_then(|s| s.lines().next()?.parse().ok())
         {
             break pid;
         }

@@ -28,17 +28,22 @@ pub fn group_alive(pgid: i32) -> bool {
     has_live_member(pgid)
 }
 
-/// Searches `/proc` for a process of group `pgid` that has not exited.
+/// Searches `/proc` for a process of group `pgid` that has not exited. getpgid(2) tells the
+/// members far more cheaply than reading every process's stat, so only the members' are read.
 fn has_live_member(pgid: i32) -> bool {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         // No /proc: signal 0 found a member, and whether it has exited cannot be told.
         return true;
     };
+    let group = Pid::from_raw(pgid);
     dir.flatten().any(|entry| {
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
             return false;
         };
+        if nix::unistd::getpgid(Some(Pid::from_raw(pid))) != Ok(group) {
+            return false;
+        }
         // A process that ended (and was reaped) since the listing has no stat: not a member.
         Stat::from_file(format!("/proc/{pid}/stat"))
             .is_ok_and(|stat| stat.pgrp == pgid && !matches!(stat.state, 'Z' | 'X'))

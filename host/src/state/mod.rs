@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+mod pid_file;
+pub use pid_file::PidFile;
 pub use keel_api::ExitInfo;
 
 /// The layout of a state directory (default `~/.keel`).
@@ -114,11 +116,8 @@ impl StateDir {
     pub fn save(&self, record: &ServiceRecord) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(record).expect("serializable");
         atomic_write(&self.record_file(&record.name), &json)?;
-        match &record.process {
-            Some(p) => atomic_write(
-                &self.pid_file(&record.name),
-                format!("{}\n", p.pid).as_bytes(),
-            ),
+        match PidFile::of(record) {
+            Some(f) => atomic_write(&self.pid_file(&record.name), f.render().as_bytes()),
             None => remove_if_exists(&self.pid_file(&record.name)),
         }
     }
@@ -142,11 +141,44 @@ impl StateDir {
         }
     }
 
-    /// Moves a corrupt file aside (kept for inspection, never silently deleted).
-    pub fn quarantine(&self, path: &Path) {
-        let aside = path.with_extension("json.corrupt");
-        if let Err(e) = fs::rename(path, &aside) {
-            tracing::warn!("could not move {} aside: {e}", path.display());
+    /// Reads a service's PID file. A damaged one is reported like a corrupt record; a
+    /// missing one is `Ok(None)`.
+    pub fn load_pid(&self, service: &str) -> Result<Option<PidFile>, CorruptState> {
+        let path = self.pid_file(service);
+        let corrupt = |reason: String| CorruptState {
+            path: path.clone(),
+            reason,
+        };
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|e| corrupt(e.to_string()))?;
+                PidFile::parse(&text).map(Some).map_err(corrupt)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(corrupt(e.to_string())),
+        }
+    }
+
+    /// Moves a corrupt file aside as `FILE.corrupt` (kept for inspection, never silently
+    /// deleted; an earlier one of that name is kept too, the new one gets a number) and
+    /// returns where it went.
+    pub fn quarantine(&self, path: &Path) -> Option<PathBuf> {
+        let mut base = path.as_os_str().to_owned();
+        base.push(".corrupt");
+        let mut aside = PathBuf::from(&base);
+        let mut n = 1;
+        while aside.exists() {
+            n += 1;
+            let mut numbered = base.clone();
+            numbered.push(format!(".{n}"));
+            aside = numbered.into();
+        }
+        match fs::rename(path, &aside) {
+            Ok(()) => Some(aside),
+            Err(e) => {
+                tracing::warn!("could not move {} aside: {e}", path.display());
+                None
+            }
         }
     }
 
@@ -208,6 +240,17 @@ impl ProcessId {
         procfs::process::Process::new(self.pid)
             .and_then(|p| p.stat())
             .is_ok_and(|s| s.starttime == self.start_time && s.state != 'Z' && s.state != 'X')
+    }
+
+    /// When this process started, in Unix time (milliseconds, to the clock tick): for a process
+    /// taken back without the record that said when it started.
+    pub fn started_at_ms(&self) -> Option<u64> {
+        use nix::time::{ClockId, clock_gettime};
+        // The start time counts ticks since boot, on the clock that includes suspend.
+        let up = clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?;
+        let up_ms = up.tv_sec() as u64 * 1000 + up.tv_nsec() as u64 / 1_000_000;
+        let start_ms = self.start_time * 1000 / procfs::ticks_per_second();
+        Some(now_ms().saturating_sub(up_ms.saturating_sub(start_ms)))
     }
 }
 
@@ -302,16 +345,41 @@ mod tests {
         r.wanted = true;
         s.save(&r).unwrap();
         assert_eq!(s.load("web").unwrap(), Some(r.clone()));
+        let pid_file = fs::read_to_string(s.pid_file("web")).unwrap();
         assert_eq!(
-            fs::read_to_string(s.pid_file("web")).unwrap().trim(),
-            std::process::id().to_string()
+            pid_file.lines().next(),
+            Some(&*std::process::id().to_string())
         );
+        assert_eq!(s.load_pid("web").unwrap(), PidFile::of(&r));
         assert_eq!(s.saved_services(), vec!["web".to_string()]);
 
         fs::write(s.record_file("web"), b"{ not json").unwrap();
         let err = s.load("web").unwrap_err();
         assert!(err.to_string().contains("web.json is unreadable"), "{err}");
         assert_eq!(s.load("other").unwrap(), None);
+        fs::write(s.pid_file("web"), b"\xff\xfe").unwrap();
+        let err = s.load_pid("web").unwrap_err();
+        assert!(err.to_string().contains("web.pid is unreadable"), "{err}");
+        assert_eq!(s.load_pid("other").unwrap(), None);
+    }
+
+    #[test]
+    fn a_corrupt_file_is_set_aside_without_replacing_an_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = StateDir::new(dir.path().to_path_buf());
+        s.create().unwrap();
+        let path = s.record_file("web");
+        for n in 1..=3 {
+            fs::write(&path, format!("bad {n}")).unwrap();
+            s.quarantine(&path).unwrap();
+        }
+        assert!(!path.exists());
+        let aside = |suffix: &str| {
+            fs::read_to_string(s.services_dir().join(format!("web.json.corrupt{suffix}"))).unwrap()
+        };
+        assert_eq!(aside(""), "bad 1");
+        assert_eq!(aside(".2"), "bad 2");
+        assert_eq!(aside(".3"), "bad 3");
     }
 
     #[test]
@@ -326,5 +394,9 @@ mod tests {
             !reused.is_alive(),
             "same PID, other start time: another process"
         );
+        let started = me.started_at_ms().unwrap();
+        let age = now_ms() - started;
+        // This test process started at most a few minutes ago (and not in the future).
+        assert!(age < 600_000, "started {age} ms ago");
     }
 }

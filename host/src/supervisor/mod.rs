@@ -4,6 +4,7 @@
 
 mod files;
 mod logs;
+mod marks;
 mod monitor;
 mod policy;
 mod precise_sleep;
@@ -95,6 +96,7 @@ impl Supervisor {
     ) -> Self {
         // A client of the event stream that falls this far behind is told so (`lagged`).
         let (events, _) = broadcast::channel(256);
+        let marks = marks::Marks::new(&state);
         let mut services = BTreeMap::new();
         for svc in &config.services {
             let fifos = process::OutputFifos::paths(&state.fifo_dir(), &svc.name);
@@ -125,6 +127,7 @@ impl Supervisor {
                 log: log.clone(),
                 fifos,
                 files,
+                marks: marks.clone(),
                 events: events.clone(),
                 watch,
             };

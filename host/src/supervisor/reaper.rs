@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::state::ExitInfo;
+use crate::state::{ExitInfo, ProcessId};
 
 /// Statuses nobody has claimed yet are kept this long (a child can exit before its spawner
 /// registers interest).
@@ -96,26 +98,54 @@ fn deliver(
     }
 }
 
-/// Resolves when a process that is *not* this daemon's child (one re-adopted after a daemon
-/// restart) exits, through a pidfd: no polling, and immune to PID reuse.
-pub async fn wait_foreign_exit(pid: i32) -> ExitInfo {
+/// Watches a process that is *not* this daemon's child (one re-adopted after a daemon
+/// restart) through a pidfd: its exit is seen the moment it happens, zombie or not (whoever its
+/// parent is may take its time to reap it), with no polling. `None` when `id` no longer runs.
+pub fn watch_foreign(id: ProcessId) -> Option<BoxFuture<'static, ExitInfo>> {
     use std::os::fd::{FromRawFd, OwnedFd};
     // SAFETY: pidfd_open(2) takes a PID and flags and returns a new descriptor or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, id.pid, 0) } as i32;
     if fd < 0 {
-        return ExitInfo::Unknown;
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ESRCH) || !id.is_alive() {
+            return None;
+        }
+        tracing::warn!(
+            pid = id.pid,
+            "cannot watch the process through a pidfd: {e}"
+        );
+        return Some(poll_until_gone(id).boxed());
     }
     // SAFETY: `fd` is a fresh descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The pidfd refers to whichever process had the PID when it was opened; the identity
+    // checked after opening it makes sure that is this one, not a process that reused the PID.
+    if !id.is_alive() {
+        return None;
+    }
     // SAFETY: `fd` is an OwnedFd moved into the AsyncFd, so it stays open and unchanged for
     // the AsyncFd's whole life.
     match unsafe {
         tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
     } {
-        Ok(afd) => {
-            let _ = afd.readable().await;
+        Ok(afd) => Some(
+            async move {
+                let _ = afd.readable().await;
+                ExitInfo::Unknown
+            }
+            .boxed(),
+        ),
+        Err(e) => {
+            tracing::warn!(pid = id.pid, "cannot watch the process's pidfd: {e}");
+            Some(poll_until_gone(id).boxed())
         }
-        Err(_) => return ExitInfo::Unknown,
+    }
+}
+
+/// The fallback when no pidfd can be had (a kernel before 5.3, no descriptor left).
+async fn poll_until_gone(id: ProcessId) -> ExitInfo {
+    while id.is_alive() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ExitInfo::Unknown
 }

@@ -1,6 +1,8 @@
 //! One service's state machine, owned by one task: commands come in through a channel, state
 //! changes go out as events. Nothing else touches a service's process or record.
 
+mod recovery;
+
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -12,9 +14,10 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::files::FilesReady;
 use super::logs::ServiceLog;
+use super::marks::Marks;
 use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
-use super::reaper::{self, Reaper};
+use super::reaper::Reaper;
 use super::{Deployer, Event};
 use crate::config::{RestartPolicy, Service};
 use crate::health::{Health, HealthState};
@@ -55,6 +58,8 @@ pub(super) struct ServiceTask {
     pub fifos: OutputFifos,
     /// Whether `fifos` and the log file exist yet (see `files`).
     pub files: FilesReady,
+    /// What marks the service's processes, to recognise them after a daemon restart.
+    pub marks: Marks,
     pub events: broadcast::Sender<Event>,
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
@@ -177,66 +182,6 @@ impl Machine {
         }
     }
 
-    async fn recover(&mut self) {
-        let saved = match self.t.state.load(self.name()) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!("{e}; starting {} from a clean state", self.name());
-                self.t.log.note(format!("{e}; state reset"));
-                self.t.state.quarantine(&e.path);
-                None
-            }
-        };
-        let Some(saved) = saved else {
-            if self.t.state.pid_file(self.name()).exists() {
-                self.saved = None; // a stale PID file without a record: saving removes it
-            }
-            self.set(Status::Stopped).await;
-            return;
-        };
-        self.saved = Some(saved.clone());
-        self.record = saved;
-        match self.record.process {
-            Some(id) if id.is_alive() => {
-                tracing::info!(
-                    service = self.name(),
-                    pid = id.pid,
-                    "re-adopted running process"
-                );
-                self.t
-                    .log
-                    .note(format!("re-adopted pid {} after a daemon restart", id.pid));
-                self.running = Some(Running {
-                    id,
-                    since: Instant::now(),
-                    exit: reaper::wait_foreign_exit(id.pid).boxed(),
-                });
-                self.health = self.fresh_health();
-                self.set(Status::Running).await;
-            }
-            Some(id) => {
-                tracing::info!(
-                    service = self.name(),
-                    pid = id.pid,
-                    "process died while the daemon was away"
-                );
-                self.t
-                    .log
-                    .note(format!("pid {} died while the daemon was away", id.pid));
-                self.kill_leftovers(id).await;
-                self.record.process = None;
-                if self.record.wanted {
-                    // As if it had just exited: the policy decides.
-                    self.exited_after(ExitInfo::Unknown, Duration::ZERO).await;
-                } else {
-                    self.set(Status::Stopped).await;
-                }
-            }
-            None if self.record.failed.is_some() => self.set(Status::Failed).await,
-            None => self.set(Status::Stopped).await,
-        }
-    }
-
     async fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Health { pid, health } => self.on_health(pid, health).await,
@@ -283,8 +228,10 @@ impl Machine {
             .wait()
             .await
             .map_err(|e| format!("cannot start `{}`: {e}", self.name()))?;
-        let id = process::spawn(&spec, &self.t.fifos, &self.t.base_dir)
-            .map_err(|e| format!("cannot start `{}`: {e}", spec.program))?;
+        let mut marked = spec;
+        marked.env.extend(self.t.marks.env(self.name()));
+        let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir)
+            .map_err(|e| format!("cannot start `{}`: {e}", marked.program))?;
         let exit = self
             .t
             .reaper
@@ -296,8 +243,8 @@ impl Machine {
             exit: exit.boxed(),
         });
         self.record.started_at_ms = Some(now_ms());
-        self.record.stop_signal = Some(spec.stop_signal.as_str().to_string());
-        self.record.stop_command = spec.stop_command.clone();
+        self.record.stop_signal = Some(marked.stop_signal.as_str().to_string());
+        self.record.stop_command = marked.stop_command.clone();
         self.health = self.fresh_health();
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
