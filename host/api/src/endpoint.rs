@@ -418,10 +418,7 @@ mod tests {
         );
         assert_eq!(
             Events {
-                kinds: EventKinds {
-                    changed: true,
-                    health: false
-                }
+                kinds: EventKinds::CHANGED
             }
             .path(),
             "/api/v1/events?events=changed"

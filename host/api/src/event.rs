@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::health::{CheckReport, HealthState};
+use crate::hook::HookRun;
 use crate::service::Snapshot;
 
 /// One line of the event stream. The supervisor broadcasts `Changed` and `Health`; the stream
@@ -20,37 +21,51 @@ pub enum Event {
         state: HealthState,
         report: CheckReport,
     },
+    /// A hook ran for a service.
+    Hook { service: String, run: HookRun },
     /// This client fell behind and missed `missed` events; a new `GET /services/list` brings
     /// it up to date.
     Lagged { missed: u64 },
 }
 
-/// The kinds of event a client may ask for after the snapshot (`?events=changed,health`).
+/// The kinds of event a client may ask for after the snapshot
+/// (`?events=changed,health,hook`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EventKinds {
     pub changed: bool,
     pub health: bool,
+    pub hook: bool,
 }
 
 impl EventKinds {
     pub const ALL: EventKinds = EventKinds {
         changed: true,
         health: true,
+        hook: true,
     };
 
-    /// Reads the `events` query parameter: comma-separated `changed`, `health`.
+    /// State changes only.
+    pub const CHANGED: EventKinds = EventKinds {
+        changed: true,
+        health: false,
+        hook: false,
+    };
+
+    /// Reads the `events` query parameter: comma-separated `changed`, `health`, `hook`.
     pub fn parse(list: &str) -> Result<Self, String> {
         let mut kinds = EventKinds {
             changed: false,
             health: false,
+            hook: false,
         };
         for kind in list.split(',') {
             match kind.trim() {
                 "changed" => kinds.changed = true,
                 "health" => kinds.health = true,
+                "hook" => kinds.hook = true,
                 other => {
                     return Err(format!(
-                        "unknown event kind `{other}` in `events` (expected changed, health)"
+                        "unknown event kind `{other}` in `events` (expected changed, health, hook)"
                     ));
                 }
             }
@@ -67,6 +82,9 @@ impl EventKinds {
         if self.health {
             kinds.push("health");
         }
+        if self.hook {
+            kinds.push("hook");
+        }
         kinds.join(",")
     }
 
@@ -75,6 +93,7 @@ impl EventKinds {
         match event {
             Event::Changed(_) => self.changed,
             Event::Health { .. } => self.health,
+            Event::Hook { .. } => self.hook,
             Event::Snapshot { .. } | Event::Lagged { .. } => true,
         }
     }

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::health::Health;
+use crate::hook::HookRun;
 
 /// Where a service is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +81,10 @@ pub struct Snapshot {
     pub reason: Option<String>,
     /// While a process runs and the service has a health check: what the checks show.
     pub health: Option<Health>,
+    /// The last hook run that refused something (veto, skip, suppress, or a failure that
+    /// counted), with its reason.
+    #[serde(default)]
+    pub last_hook: Option<HookRun>,
 }
 
 impl Snapshot {
@@ -94,6 +99,7 @@ impl Snapshot {
             last_exit: None,
             reason: None,
             health: None,
+            last_hook: None,
         }
     }
 }

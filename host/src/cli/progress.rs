@@ -78,10 +78,7 @@ where
         let subscribed = std::cell::Cell::new(false);
         // States only: the progress lines follow transitions, not every check's answer.
         let changes = Events {
-            kinds: EventKinds {
-                changed: true,
-                health: false,
-            },
+            kinds: EventKinds::CHANGED,
         };
         let events = client.stream(&changes, |chunk| {
             progress.feed(chunk);

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 mod pid_file;
-pub use pid_file::PidFile;
 pub use keel_api::ExitInfo;
+pub use pid_file::PidFile;
 
 /// The layout of a state directory (default `~/.keel`).
 #[derive(Debug, Clone)]
@@ -277,6 +277,9 @@ pub struct ServiceRecord {
     pub stop_signal: Option<String>,
     #[serde(default)]
     pub stop_command: Option<Vec<String>>,
+    /// The last hook run that refused something, with its reason.
+    #[serde(default)]
+    pub last_hook: Option<keel_api::HookRun>,
 }
 
 impl ServiceRecord {
@@ -292,6 +295,7 @@ impl ServiceRecord {
             failed: None,
             stop_signal: None,
             stop_command: None,
+            last_hook: None,
         }
     }
 }

@@ -132,6 +132,7 @@ impl Machine {
             last_exit: self.record.last_exit.clone(),
             reason: self.record.failed.clone(),
             health: self.running.as_ref().and(self.health.clone()),
+            last_hook: self.record.last_hook.clone(),
         }
     }
 
