@@ -116,6 +116,8 @@ pub enum HookOutcome {
     Skip,
     /// An unhealthy service keeps running.
     Suppress,
+    /// The hook asked to be asked again later.
+    Delay,
     /// The hook failed (trap, timeout, error, denied) and its entry says `on_error = "fail"`:
     /// for a blocking phase this refuses the operation like a veto.
     Failed,
@@ -130,6 +132,7 @@ impl HookOutcome {
             HookOutcome::Veto => "veto",
             HookOutcome::Skip => "skip",
             HookOutcome::Suppress => "suppress",
+            HookOutcome::Delay => "delay",
             HookOutcome::Failed => "failed",
             HookOutcome::Ignored => "ignored",
         }

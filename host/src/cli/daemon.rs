@@ -1,7 +1,5 @@
 //! `keel daemon`: run the supervisor in the foreground; `keel daemon stop|status`.
 
-use std::sync::Arc;
-
 use clap::{Args, Subcommand};
 use keel_api::DaemonInfo;
 use keel_api::endpoint::{GetDaemon, ShutDown};
@@ -10,7 +8,7 @@ use serde::Serialize;
 use super::context::{Context, Exit, Failure, block_on};
 use super::report::{Report, Said, emit};
 use crate::daemon::{self, DaemonOptions};
-use crate::plugins::{self, Plugins};
+use crate::plugins;
 
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -92,11 +90,7 @@ fn foreground(
             // The plugin host compiles (or loads cached) plugins before anything starts.
             async |config, state| {
                 let host = plugins::host(config, state).await?;
-                let plugins = Arc::new(Plugins::new(host, config.clone()));
-                Ok((
-                    plugins.clone() as Arc<dyn crate::supervisor::Deployer>,
-                    plugins as Arc<dyn crate::health::Checker>,
-                ))
+                Ok(plugins::plugged(host, config.clone()).await)
             },
         )
         .await

@@ -118,9 +118,19 @@ fn start(
         quiet,
     };
     let started = start_with_progress(cx, &client, &request, plan)?;
-    let n = planned.len();
+    // What hooks left stopped is no failure, but not ready either.
+    let skipped = started
+        .iter()
+        .filter(|s| s.status == Status::Stopped)
+        .count();
+    let n = planned.len() - skipped.min(planned.len());
+    let also = if skipped > 0 {
+        format!(" ({skipped} not started)")
+    } else {
+        String::new()
+    };
     let text = format!(
-        "{} Platform started: {n} service{} ready\n",
+        "{} Platform started: {n} service{} ready{also}\n",
         ok_mark(),
         plural(n)
     );

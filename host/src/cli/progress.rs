@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use keel_api::endpoint::Events;
 use keel_api::{
-    Endpoint, ErrorDetails, Event, EventKinds, HealthState, Preflight, Snapshot, Status,
+    Endpoint, ErrorDetails, Event, EventKinds, HealthState, HookOutcome, Preflight, Snapshot,
+    Status,
 };
 
 use super::client::{Client, ClientError};
@@ -71,6 +72,7 @@ where
         buffer: Vec::new(),
         seen_snapshot: false,
         view,
+        began_ms: crate::state::now_ms(),
     };
     let result = block_on(async {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<()>();
@@ -176,6 +178,7 @@ struct Said {
     starting: bool,
     started: bool,
     healthy: bool,
+    skipped: bool,
 }
 
 struct Progress<'a> {
@@ -186,6 +189,8 @@ struct Progress<'a> {
     buffer: Vec<u8>,
     seen_snapshot: bool,
     view: View,
+    /// When this start began (Unix ms): a hook's skip from before it is not this start's.
+    began_ms: u64,
 }
 
 /// How progress is shown.
@@ -201,11 +206,24 @@ enum View {
 /// A step of a service's start, as progress shows it.
 pub(super) enum Step<'a> {
     Already,
-    Starting { requested: bool },
-    Started { pid: i32, waits_for_health: bool },
+    Starting {
+        requested: bool,
+    },
+    Started {
+        pid: i32,
+        waits_for_health: bool,
+    },
     Healthy,
-    Restarting { exit: &'a str },
-    Failed { reason: &'a str },
+    Restarting {
+        exit: &'a str,
+    },
+    Failed {
+        reason: &'a str,
+    },
+    /// Left stopped by a hook (or because a dependency was).
+    Skipped {
+        reason: &'a str,
+    },
 }
 
 impl View {
@@ -235,6 +253,9 @@ impl View {
                 ),
                 Step::Failed { reason } => {
                     anstream::println!("{} {name} failed: {reason}", styled(RED, "❌"))
+                }
+                Step::Skipped { reason } => {
+                    anstream::println!("{} {name} not started: {reason}", styled(DIM, "⏭️"))
                 }
             },
         }
@@ -324,8 +345,31 @@ impl Progress<'_> {
                     reason: s.reason.as_deref().unwrap_or_default(),
                 },
             ),
+            Status::Stopped => {
+                // A skip of this start (not one remembered from an earlier start).
+                if let Some(hook) = s
+                    .last_hook
+                    .as_ref()
+                    .filter(|h| h.outcome == HookOutcome::Skip && h.at_ms >= self.began_ms)
+                    && !said.skipped
+                {
+                    said.skipped = true;
+                    let reason = skip_reason(hook);
+                    view.show(name, Step::Skipped { reason: &reason });
+                }
+            }
             _ => {}
         }
+    }
+}
+
+/// Why a service was skipped, in words.
+fn skip_reason(run: &keel_api::HookRun) -> String {
+    let why = run.reason.as_deref().unwrap_or_default();
+    if run.hook == "-" {
+        why.to_string()
+    } else {
+        format!("skipped by hook `{}`: {why}", run.hook)
     }
 }
 
@@ -433,6 +477,14 @@ mod live {
                         "{} {padded}  {} {secs}",
                         fail_mark(),
                         styled(RED, format!("failed: {reason}"))
+                    );
+                    self.done(&bar, line);
+                }
+                Step::Skipped { reason } => {
+                    let line = format!(
+                        "{} {padded}  {} {secs}",
+                        styled(DIM, "⏭️"),
+                        styled(DIM, format!("not started: {reason}"))
                     );
                     self.done(&bar, line);
                 }

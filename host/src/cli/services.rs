@@ -336,6 +336,13 @@ impl Report for ServiceStatus {
         if let Some(r) = &s.reason {
             out += &format!("Failed because: {r}\n");
         }
+        if let Some(h) = &s.last_hook {
+            let why = h.reason.as_deref().unwrap_or_default();
+            out += &format!(
+                "Last hook refusal: {} by {} in {}: {why}\n",
+                h.outcome, h.hook, h.phase
+            );
+        }
         out
     }
 }

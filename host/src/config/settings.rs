@@ -91,11 +91,13 @@ pub(super) fn plugins(cx: &mut Cx, node: &Node, config_path: &Path) -> PluginSet
     out
 }
 
-/// A path as written in the config: absolute, or relative to the config file's directory.
+/// A path as written in the config: absolute, or relative to the config file's directory
+/// (made absolute, so that it means the same whatever the working directory).
 fn relative_to(config_path: &Path, path: String) -> PathBuf {
     let path = PathBuf::from(path);
-    match config_path.parent() {
+    let joined = match config_path.parent() {
         Some(base) if path.is_relative() => base.join(path),
         _ => path,
-    }
+    };
+    std::path::absolute(&joined).unwrap_or(joined)
 }

@@ -18,8 +18,8 @@ use keel_api::endpoint::{
     self as ep, EventsQuery, ForceBody, ListQuery, ListView, LogQuery, PlatformBody, route,
 };
 use keel_api::{
-    CONFIG_HEADER, DaemonInfo, Endpoint, ErrorDetails, Event, EventKinds, HealthAnswer, Logs,
-    Readiness, ReadinessEntry, ServiceView, ShuttingDown, Snapshot, Status,
+    CONFIG_HEADER, DaemonInfo, Endpoint, ErrorDetails, Event, EventKinds, HealthAnswer, HookCause,
+    Logs, Readiness, ReadinessEntry, ServiceView, ShuttingDown, Snapshot, Status,
 };
 use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
@@ -65,6 +65,7 @@ impl From<SupervisorError> for ApiError {
         let code = match &e {
             SupervisorError::UnknownService(_) => StatusCode::NOT_FOUND,
             SupervisorError::DependentsRunning { .. } => StatusCode::CONFLICT,
+            SupervisorError::Refused { .. } => StatusCode::CONFLICT,
             SupervisorError::Failed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             SupervisorError::NotReady { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             SupervisorError::Preflight(_) => StatusCode::PRECONDITION_FAILED,
@@ -284,7 +285,10 @@ async fn start(
     Path(name): Path<String>,
     Body_(b): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    let started = s.supervisor.start_services(&[&name], b.force).await?;
+    let started = s
+        .supervisor
+        .start_services(&[&name], b.force, HookCause::Operator)
+        .await?;
     let this = started.into_iter().find(|x| x.name == name);
     Ok(ok::<ep::StartService>(this))
 }
@@ -414,7 +418,10 @@ async fn platform_start(
 ) -> Result<Response, ApiError> {
     let names: Vec<&str> = b.services.iter().map(String::as_str).collect();
     let targets = s.supervisor.config().start_targets(&names);
-    let started = s.supervisor.start_services(&targets, b.force).await?;
+    let started = s
+        .supervisor
+        .start_services(&targets, b.force, HookCause::Operator)
+        .await?;
     Ok(ok::<ep::PlatformStart>(started))
 }
 
@@ -429,20 +436,30 @@ async fn platform_stop(
     }
     let names: Vec<&str> = b.services.iter().map(|s| s.as_str()).collect();
     let scope = (!names.is_empty()).then_some(names.as_slice());
-    let results = s.supervisor.stop_levels(scope, b.force).await;
+    let results = s
+        .supervisor
+        .stop_levels(scope, b.force, HookCause::Operator)
+        .await;
     let mut stopped = Vec::new();
     let mut errors = Vec::new();
+    let mut refused = true;
     for r in results {
         match r {
             Ok(snap) => stopped.push(snap),
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => {
+                refused &= matches!(e, SupervisorError::Refused { .. });
+                errors.push(e.to_string());
+            }
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            errors.join("; "),
-        ));
+        // Refused by hooks: the same conflict as one service's refused stop.
+        let code = if refused {
+            StatusCode::CONFLICT
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        return Err(ApiError::new(code, errors.join("; ")));
     }
     Ok(ok::<ep::PlatformStop>(stopped))
 }

@@ -18,9 +18,8 @@ use tokio::sync::Notify;
 
 use crate::config::{self, Config};
 use crate::graph::ServiceGraph;
-use crate::health::Checker;
 use crate::state::{StateDir, now_ms};
-use crate::supervisor::{Deployer, Reaper, ServiceFiles, Supervisor};
+use crate::supervisor::{Plugged, Reaper, ServiceFiles, Supervisor};
 
 pub struct DaemonOptions {
     /// The config it serves, loaded (and checked) by the caller.
@@ -65,10 +64,7 @@ fn lock(state: &StateDir) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
 /// reverse dependency order and returns.
 pub async fn run(
     opts: DaemonOptions,
-    make_plugins: impl AsyncFnOnce(
-        &Arc<Config>,
-        &StateDir,
-    ) -> anyhow::Result<(Arc<dyn Deployer>, Arc<dyn Checker>)>,
+    make_plugins: impl AsyncFnOnce(&Arc<Config>, &StateDir) -> anyhow::Result<Plugged>,
 ) -> anyhow::Result<()> {
     opts.state.create().with_context(|| {
         format!(
@@ -95,17 +91,17 @@ pub async fn run(
     // made on the blocking pool, in start order, while the plugins load and after; the daemon
     // serves before they are all there.
     let files = ServiceFiles::prepare(&graph, &opts.state);
-    let (deployer, checker) = make_plugins(&config, &opts.state).await?;
+    let plugged = make_plugins(&config, &opts.state).await?;
     let supervisor = Supervisor::new(
         config.clone(),
         graph,
         opts.state.clone(),
         files,
-        deployer,
-        checker,
+        plugged.clone(),
         reaper,
     )
     .await;
+    plugged.hooks.watch_services(supervisor.watch_all());
 
     let shutdown = Arc::new(Notify::new());
     let state = api::ApiState {
@@ -154,7 +150,10 @@ pub async fn run(
         let supervisor = supervisor.clone();
         tokio::spawn(async move {
             let auto = supervisor.config().start_targets(&[]);
-            if let Err(e) = supervisor.start_services(&auto, false).await {
+            if let Err(e) = supervisor
+                .start_services(&auto, false, keel_api::HookCause::AutoStart)
+                .await
+            {
                 tracing::error!("starting the auto_start services: {e}");
             }
         })
@@ -167,7 +166,10 @@ pub async fn run(
     if let Some(task) = auto_start {
         task.abort();
     }
-    for r in supervisor.stop_levels(None, false).await {
+    for r in supervisor
+        .stop_levels(None, false, keel_api::HookCause::Shutdown)
+        .await
+    {
         if let Err(e) = r {
             tracing::warn!("{e}");
         }

@@ -256,7 +256,9 @@ async fn start(
     name: &str,
     force: bool,
 ) -> Result<Snapshot, SupervisorError> {
-    supervisor.start_services(&[name], force).await?;
+    supervisor
+        .start_services(&[name], force, keel_api::HookCause::Operator)
+        .await?;
     supervisor.snapshot(name).await
 }
 

@@ -3,6 +3,7 @@
 //! only channels, never a service's state.
 
 mod files;
+pub mod hooks;
 mod logs;
 mod marks;
 mod monitor;
@@ -12,18 +13,20 @@ pub mod preflight;
 pub mod process;
 mod reaper;
 mod service;
+mod start;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use crate::config::{Config, Service};
 use crate::graph::ServiceGraph;
-use crate::health::{CheckReport, Checker, HealthState};
+use crate::health::{CheckReport, Checker};
 use crate::state::StateDir;
+use hooks::{HookRunner, Hooks};
+use keel_api::HookCause;
 
 pub use files::ServiceFiles;
 pub use keel_api::Event;
@@ -32,6 +35,38 @@ pub use preflight::{CheckKind, Preflight, PreflightCheck};
 pub use process::LaunchSpec;
 pub use reaper::Reaper;
 pub use service::{Snapshot, Status};
+
+/// A read-only view of every service's latest snapshot: what hooks granted `services` see.
+/// It holds no service's command channel, so it keeps nothing alive.
+#[derive(Clone)]
+pub struct ServicesWatch {
+    services: Vec<(String, watch::Receiver<Snapshot>)>,
+}
+
+impl ServicesWatch {
+    pub fn get(&self, name: &str) -> Option<Snapshot> {
+        self.services
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, rx)| rx.borrow().clone())
+    }
+
+    /// Every service, in config order.
+    pub fn all(&self) -> Vec<Snapshot> {
+        self.services
+            .iter()
+            .map(|(_, rx)| rx.borrow().clone())
+            .collect()
+    }
+}
+
+/// What the supervisor asks of plugins: deployment, health checks and hooks.
+#[derive(Clone)]
+pub struct Plugged {
+    pub deployer: Arc<dyn Deployer>,
+    pub checker: Arc<dyn Checker>,
+    pub hooks: Arc<dyn HookRunner>,
+}
 
 /// Turns a service's deployment into something to run: the boundary to the deployment plugins.
 pub trait Deployer: Send + Sync {
@@ -52,6 +87,9 @@ pub enum SupervisorError {
     },
     #[error("{service}: {message}")]
     Failed { service: String, message: String },
+    /// A hook refused the operation.
+    #[error("{message}; use --force to override")]
+    Refused { service: String, message: String },
     #[error("{service} did not become ready: {why}")]
     NotReady { service: String, why: String },
     #[error("pre-flight check failed for {}", .0.iter().map(|p| format!("{} ({})", p.service, p.failure_text())).collect::<Vec<_>>().join(", "))]
@@ -90,10 +128,15 @@ impl Supervisor {
         graph: Arc<ServiceGraph>,
         state: StateDir,
         files: ServiceFiles,
-        deployer: Arc<dyn Deployer>,
-        checker: Arc<dyn Checker>,
+        plugged: Plugged,
         reaper: Reaper,
     ) -> Self {
+        let Plugged {
+            deployer,
+            checker,
+            hooks,
+        } = plugged;
+        let hooks = Hooks::new(hooks, config.hooks.clone());
         // A client of the event stream that falls this far behind is told so (`lagged`).
         let (events, _) = broadcast::channel(256);
         let marks = marks::Marks::new(&state);
@@ -112,6 +155,7 @@ impl Supervisor {
             let (tx, rx) = mpsc::channel(64);
             let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
             let service = Arc::new(svc.clone());
+            let service_hooks = service::ServiceHooks::new(hooks.clone(), &service, &log, &events);
             tokio::spawn(monitor::run(
                 service.clone(),
                 checker.clone(),
@@ -128,6 +172,7 @@ impl Supervisor {
                 fifos,
                 files,
                 marks: marks.clone(),
+                hooks: service_hooks,
                 events: events.clone(),
                 watch,
             };
@@ -198,18 +243,18 @@ impl Supervisor {
             .collect()
     }
 
-    /// Starts one service (not its dependencies), without waiting for it to be healthy.
-    pub async fn start(&self, name: &str) -> Result<Snapshot, SupervisorError> {
-        self.ask(name, service::Command::Start)
-            .await?
-            .map_err(|message| SupervisorError::Failed {
-                service: name.to_string(),
-                message,
-            })
-    }
-
     /// Stops one service; refused while services that depend on it run, unless `force`.
     pub async fn stop(&self, name: &str, force: bool) -> Result<Snapshot, SupervisorError> {
+        self.stop_because(name, force, HookCause::Operator).await
+    }
+
+    /// [`Supervisor::stop`], telling its hooks why.
+    pub async fn stop_because(
+        &self,
+        name: &str,
+        force: bool,
+        cause: HookCause,
+    ) -> Result<Snapshot, SupervisorError> {
         self.handle(name)?;
         if !force {
             let running: Vec<String> = self
@@ -226,7 +271,7 @@ impl Supervisor {
                 });
             }
         }
-        self.stop_now(name, force).await
+        self.stop_now(name, force, cause).await
     }
 
     fn is_active(&self, name: &str) -> bool {
@@ -235,173 +280,22 @@ impl Supervisor {
             .is_some_and(|h| h.snapshot.borrow().status.is_active())
     }
 
-    async fn stop_now(&self, name: &str, kill: bool) -> Result<Snapshot, SupervisorError> {
-        self.ask(name, |reply| service::Command::Stop { force: kill, reply })
-            .await?
-            .map_err(|message| SupervisorError::Failed {
-                service: name.to_string(),
-                message,
-            })
-    }
-
-    /// Stops a service and starts it again, waiting for it to be ready.
-    pub async fn restart(&self, name: &str) -> Result<Snapshot, SupervisorError> {
-        self.stop_now(name, false).await?;
-        self.start(name).await?;
-        self.wait_ready(name).await
-    }
-
-    /// The services a start of `names` brings up, level by level: with
-    /// `auto_start_dependencies` (the default) their dependencies too, else only them.
-    pub fn start_plan(&self, names: &[&str]) -> Result<Vec<Vec<&str>>, SupervisorError> {
-        Ok(self
-            .graph
-            .start_plan(names, self.config.orchestrator.auto_start_dependencies)?)
-    }
-
-    /// Brings `names` up in dependency order: first pre-flight for every service that is not
-    /// running yet (refused as a whole on a failure, unless `force`), then level by level,
-    /// each level in parallel, a level starting only when every service of the one before is
-    /// ready (healthy, or running if it has no check), each waited for at most its
-    /// `start_timeout`. A failure stops the plan there and leaves what runs running.
-    pub async fn start_services(
+    async fn stop_now(
         &self,
-        names: &[&str],
-        force: bool,
-    ) -> Result<Vec<Snapshot>, SupervisorError> {
-        let levels = self.start_plan(names)?;
-        if !force {
-            let planned: Vec<&str> = levels.iter().flatten().copied().collect();
-            let todo = planned.iter().filter(|n| !self.is_active(n));
-            // A few at a time: the checks are quick plugin calls, and each one running beside
-            // the others needs a plugin instance of its own (a fresh one has to be
-            // instantiated), while an engine that is slow to answer still overlaps a few.
-            let checks: Vec<_> = todo.map(|n| self.preflight(n, &planned)).collect();
-            let reports: Vec<Preflight> = futures_util::stream::iter(checks)
-                .buffered(PREFLIGHTS_AT_ONCE)
-                .collect()
-                .await;
-            let failed: Vec<Preflight> = reports.into_iter().filter(|p| !p.passed).collect();
-            if !failed.is_empty() {
-                return Err(SupervisorError::Preflight(failed));
-            }
-        }
-        let mut ready = Vec::new();
-        for level in levels {
-            let results = join_all(level.iter().map(|n| async move {
-                self.start(n).await?;
-                self.wait_ready(n).await
-            }))
-            .await;
-            for r in results {
-                ready.push(r?);
-            }
-        }
-        Ok(ready)
-    }
-
-    /// Waits until a started service is ready: healthy, or running when it has no health
-    /// check. At most its `start_timeout`; a service that fails or stops meanwhile is not.
-    pub async fn wait_ready(&self, name: &str) -> Result<Snapshot, SupervisorError> {
-        let mut rx = self.handle(name)?.snapshot.clone();
-        let service = self
-            .config
-            .service(name)
-            .expect("supervised services are in the config");
-        let has_check = service.health_check.is_some();
-        let timeout = service.startup.start_timeout;
-        let verdict = |s: &Snapshot| -> Option<Result<(), String>> {
-            match s.status {
-                service::Status::Running => {
-                    let healthy = s
-                        .health
-                        .as_ref()
-                        .is_some_and(|h| h.state == HealthState::Healthy);
-                    (!has_check || healthy).then_some(Ok(()))
-                }
-                service::Status::Failed => {
-                    Some(Err(s.reason.clone().unwrap_or_else(|| "failed".into())))
-                }
-                service::Status::Stopped => Some(Err(match &s.last_exit {
-                    Some(e) => format!("it stopped ({e})"),
-                    None => "it was stopped".into(),
-                })),
-                _ => None,
-            }
-        };
-        let waited = tokio::time::timeout(timeout, rx.wait_for(|s| verdict(s).is_some()))
-            .await
-            .map(|r| r.map(|s| s.clone()));
-        let snap = match waited {
-            Ok(Ok(s)) => s,
-            Ok(Err(_)) => return Err(SupervisorError::Gone),
-            Err(_) => {
-                let s = rx.borrow().clone();
-                let last = s
-                    .health
-                    .as_ref()
-                    .and_then(|h| h.last.as_ref())
-                    .map(|r| format!(" (last check: {})", r.message))
-                    .unwrap_or_default();
-                return Err(SupervisorError::NotReady {
-                    service: name.to_string(),
-                    why: format!(
-                        "not healthy within its start_timeout of {}s{last}",
-                        timeout.as_secs_f64()
-                    ),
-                });
-            }
-        };
-        match verdict(&snap).expect("waited for a verdict") {
-            Ok(()) => Ok(snap),
-            Err(why) => Err(SupervisorError::NotReady {
-                service: name.to_string(),
-                why,
-            }),
-        }
-    }
-
-    /// The pre-flight report of `name`, for a start that also starts `planned`.
-    pub async fn preflight(&self, name: &str, planned: &[&str]) -> Preflight {
-        let Some(service) = self.config.service(name) else {
-            return Preflight::new(name, Vec::new());
-        };
-        let mut checks = self.deployer.prerequisites(service).await;
-        let mut active = Vec::new();
-        let mut unmanaged = Vec::new();
-        for c in self.graph.conflicts_of(name) {
-            if !self.graph.contains(c) {
-                unmanaged.push(c);
-            } else if self.is_active(c) {
-                active.push(c.to_string());
-            } else if planned.contains(&c) {
-                active.push(format!("{c} (started by the same command)"));
-            }
-        }
-        checks.push(preflight::conflicts(active, &unmanaged));
-        let missing: Vec<&str> = self
-            .graph
-            .dependencies(name)
-            .into_iter()
-            .filter(|d| !self.is_active(d) && !planned.contains(d))
-            .collect();
-        checks.push(if missing.is_empty() {
-            PreflightCheck {
-                kind: CheckKind::Dependencies,
-                ok: true,
-                message: "All dependencies available".into(),
-            }
-        } else {
-            PreflightCheck {
-                kind: CheckKind::Dependencies,
-                ok: false,
-                message: format!(
-                    "Dependencies not running: {} (auto_start_dependencies is off)",
-                    missing.join(", ")
-                ),
-            }
-        });
-        Preflight::new(name, checks)
+        name: &str,
+        kill: bool,
+        cause: HookCause,
+    ) -> Result<Snapshot, SupervisorError> {
+        self.ask(name, |reply| service::Command::Stop {
+            force: kill,
+            cause,
+            reply,
+        })
+        .await?
+        .map_err(|message| SupervisorError::Refused {
+            service: name.to_string(),
+            message,
+        })
     }
 
     /// Runs a service's health check now (whether or not it runs under Keel); `None` when it
@@ -416,11 +310,12 @@ impl Supervisor {
     }
 
     /// Stops services in reverse dependency order, dependents first, each level in parallel.
-    /// `kill` sends SIGKILL at once instead of the stop signal.
+    /// `kill` sends SIGKILL at once instead of the stop signal (and asks no hook).
     pub async fn stop_levels(
         &self,
         names: Option<&[&str]>,
         kill: bool,
+        cause: HookCause,
     ) -> Vec<Result<Snapshot, SupervisorError>> {
         let levels = match names {
             Some(n) => {
@@ -438,10 +333,50 @@ impl Supervisor {
             None => self.graph.start_levels(),
         };
         let mut out = Vec::new();
+        // A service whose stop a hook refused keeps what it depends on running too.
+        let mut kept: Vec<&str> = Vec::new();
         for level in levels.iter().rev() {
-            out.extend(join_all(level.iter().map(|s| self.stop_now(s, kill))).await);
+            let results = join_all(level.iter().map(|s| {
+                let needed_by = self
+                    .graph
+                    .all_dependents(s)
+                    .into_iter()
+                    .find(|d| kept.contains(d));
+                async move {
+                    match needed_by {
+                        Some(d) => Err(SupervisorError::Refused {
+                            service: s.to_string(),
+                            message: format!(
+                                "{s} kept running: {d} depends on it and was not stopped"
+                            ),
+                        }),
+                        None => self.stop_now(s, kill, cause).await,
+                    }
+                }
+            }))
+            .await;
+            for (s, r) in level.iter().zip(results) {
+                if matches!(r, Err(SupervisorError::Refused { .. })) {
+                    kept.push(s);
+                }
+                out.push(r);
+            }
         }
         out
+    }
+
+    /// Every service's latest snapshot, readable without asking any task.
+    pub fn watch_all(&self) -> ServicesWatch {
+        ServicesWatch {
+            services: self
+                .config
+                .services
+                .iter()
+                .filter_map(|s| {
+                    Some((s.name.clone(), self.services.get(&s.name)?.snapshot.clone()))
+                })
+                .collect(),
+        }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -111,6 +111,11 @@ impl RestartTracker {
         Decision::Restart(delay)
     }
 
+    /// Which start in a row without a stable run the next (or current) one is: 1 for the first.
+    pub fn attempt(&self) -> u32 {
+        self.quick_crashes + 1
+    }
+
     /// Forget the history (the user cleared `failed`, or started the service by hand).
     pub fn reset(&mut self) {
         self.restarts.clear();

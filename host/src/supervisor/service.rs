@@ -1,6 +1,7 @@
 //! One service's state machine, owned by one task: commands come in through a channel, state
 //! changes go out as events. Nothing else touches a service's process or record.
 
+mod hooked;
 mod recovery;
 
 use std::path::PathBuf;
@@ -9,10 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
+use keel_api::{HookCause, HookOutcome, HookPhase};
 use nix::sys::signal::Signal;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::files::FilesReady;
+use super::hooks::Gate;
 use super::logs::ServiceLog;
 use super::marks::Marks;
 use super::policy::{Decision, RestartTracker};
@@ -22,19 +25,38 @@ use super::{Deployer, Event};
 use crate::config::{RestartPolicy, Service};
 use crate::health::{Health, HealthState};
 use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
+pub(super) use hooked::ServiceHooks;
 pub use keel_api::{Snapshot, Status};
 
 pub(super) enum Command {
-    Start(oneshot::Sender<Result<Snapshot, String>>),
+    /// Start the service (its `before-start` hooks have until `deadline`).
+    Start {
+        cause: HookCause,
+        deadline: Instant,
+        reply: oneshot::Sender<Result<Started, String>>,
+    },
+    /// Stop it; `force` kills at once, without asking its `before-stop` hooks.
     Stop {
         force: bool,
+        cause: HookCause,
         reply: oneshot::Sender<Result<Snapshot, String>>,
     },
     /// The health monitor's verdict after a check of process `pid`.
-    Health {
-        pid: i32,
-        health: Health,
-    },
+    Health { pid: i32, health: Health },
+}
+
+/// What a start came to.
+pub(super) enum Started {
+    /// It runs (or ran already).
+    Running,
+    /// A hook skipped it: it stays stopped, without failing.
+    Skipped(Box<Snapshot>),
+}
+
+/// What a launch came to, when it did not fail.
+enum Launch {
+    Started,
+    Skipped,
 }
 
 /// How long processes left behind by an exited service may take to die after SIGKILL.
@@ -60,6 +82,7 @@ pub(super) struct ServiceTask {
     pub files: FilesReady,
     /// What marks the service's processes, to recognise them after a daemon restart.
     pub marks: Marks,
+    pub hooks: ServiceHooks,
     pub events: broadcast::Sender<Event>,
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
@@ -76,6 +99,8 @@ struct Machine {
     running: Option<Running>,
     spec: Option<LaunchSpec>,
     restart_at: Option<tokio::time::Instant>,
+    /// What the restart waiting at `restart_at` is for (a crash, health, recovery).
+    restart_cause: HookCause,
     health: Option<Health>,
 }
 
@@ -92,6 +117,7 @@ impl ServiceTask {
             running: None,
             spec: None,
             restart_at: None,
+            restart_cause: HookCause::RestartPolicy,
             health: None,
             t: self,
         };
@@ -108,9 +134,7 @@ impl ServiceTask {
                 }
                 _ = async { tokio::time::sleep_until(restart_at.expect("guarded")).await }, if restart_at.is_some() => {
                     m.restart_at = None;
-                    if let Err(e) = m.launch().await {
-                        m.launch_failed(e).await;
-                    }
+                    m.relaunch(m.restart_cause).await;
                 }
             }
         }
@@ -186,36 +210,77 @@ impl Machine {
     async fn handle(&mut self, cmd: Command) {
         match cmd {
             Command::Health { pid, health } => self.on_health(pid, health).await,
-            Command::Start(reply) => {
-                let result = self.start().await;
-                let _ = reply.send(result.map(|()| self.snapshot()));
+            Command::Start {
+                cause,
+                deadline,
+                reply,
+            } => {
+                let result = self.start(cause, deadline).await;
+                let _ = reply.send(result.map(|launch| match launch {
+                    Launch::Started => Started::Running,
+                    Launch::Skipped => Started::Skipped(Box::new(self.snapshot())),
+                }));
             }
-            Command::Stop { force, reply } => {
-                self.stop(force).await;
-                let _ = reply.send(Ok(self.snapshot()));
+            Command::Stop {
+                force,
+                cause,
+                reply,
+            } => {
+                let result = self.stop(force, cause).await;
+                let _ = reply.send(result.map(|()| self.snapshot()));
             }
         }
     }
 
     /// Starts the service if it does not run; clears `failed`.
-    async fn start(&mut self) -> Result<(), String> {
+    async fn start(&mut self, cause: HookCause, deadline: Instant) -> Result<Launch, String> {
         if self.running.is_some() {
-            return Ok(());
+            return Ok(Launch::Started);
         }
         self.record.wanted = true;
         self.record.failed = None;
         self.restart_at = None;
         self.tracker.reset();
         self.spec = None; // a start by hand asks the plugin again
-        let launched = self.launch().await;
+        let launched = self.launch(cause, deadline).await;
         if let Err(e) = &launched {
-            self.launch_failed(e.clone()).await;
+            self.launch_failed(e.clone(), cause).await;
         }
         launched
     }
 
-    async fn launch(&mut self) -> Result<(), String> {
+    /// A start by the restart policy (after its backoff): its hooks have the start's time.
+    async fn relaunch(&mut self, cause: HookCause) {
+        if let Err(e) = self.launch(cause, self.start_deadline()).await {
+            self.launch_failed(e, cause).await;
+        }
+    }
+
+    /// Asks the `before-start` hooks, then launches a process.
+    async fn launch(&mut self, cause: HookCause, deadline: Instant) -> Result<Launch, String> {
         self.announce(Status::Starting);
+        let hook_env = match self
+            .gate(HookPhase::BeforeStart, cause, "starting", deadline)
+            .await
+        {
+            Gate::Proceed { env } => env,
+            Gate::Refused {
+                outcome: HookOutcome::Skip,
+                hook,
+                reason,
+            } => {
+                let text = hooked::refusal_text(HookOutcome::Skip, &hook, &reason);
+                self.t.log.note(format!("not started: {text}"));
+                self.record.wanted = false;
+                self.set(Status::Stopped).await;
+                return Ok(Launch::Skipped);
+            }
+            Gate::Refused {
+                outcome,
+                hook,
+                reason,
+            } => return Err(hooked::refusal_text(outcome, &hook, &reason)),
+        };
         let spec = match &self.spec {
             Some(s) => s.clone(),
             None => {
@@ -230,6 +295,9 @@ impl Machine {
             .await
             .map_err(|e| format!("cannot start `{}`: {e}", self.name()))?;
         let mut marked = spec;
+        // The hooks' variables come after the deployment's, so a site's policy has the last
+        // word; the marks come last of all, so nothing hides a service from recovery.
+        marked.env.extend(hook_env);
         marked.env.extend(self.t.marks.env(self.name()));
         let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir)
             .map_err(|e| format!("cannot start `{}`: {e}", marked.program))?;
@@ -250,15 +318,22 @@ impl Machine {
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
         self.set(Status::Running).await;
-        Ok(())
+        self.notify(
+            HookPhase::AfterStart,
+            cause,
+            format!("started pid {}", id.pid),
+        );
+        Ok(Launch::Started)
     }
 
-    async fn launch_failed(&mut self, e: String) {
+    async fn launch_failed(&mut self, e: String, cause: HookCause) {
         tracing::warn!(service = self.name(), "start failed: {e}");
         self.t.log.note(format!("start failed: {e}"));
-        self.record.failed = Some(e);
+        self.record.failed = Some(e.clone());
         self.record.wanted = false;
         self.set(Status::Failed).await;
+        self.notify(HookPhase::AfterStop, cause, format!("start failed: {e}"));
+        self.notify(HookPhase::OnFailed, cause, e);
     }
 
     async fn exited(&mut self, exit: ExitInfo) {
@@ -266,7 +341,8 @@ impl Machine {
             return;
         };
         self.kill_leftovers(running.id).await;
-        self.exited_after(exit, running.since.elapsed()).await;
+        self.exited_after(exit, running.since.elapsed(), HookCause::RestartPolicy)
+            .await;
     }
 
     /// After the service's main process ended: ends what it left behind in its process group,
@@ -287,15 +363,52 @@ impl Machine {
         }
     }
 
-    async fn exited_after(&mut self, exit: ExitInfo, ran: Duration) {
+    async fn exited_after(&mut self, exit: ExitInfo, ran: Duration, cause: HookCause) {
         self.health = None;
         let decision = self.tracker.on_exit(&exit, ran, Instant::now());
         self.record.last_exit = Some(exit.clone());
-        self.apply(decision, exit.to_string()).await;
+        self.notify(HookPhase::AfterStop, cause, exit.to_string());
+        self.apply(decision, exit.to_string(), cause).await;
     }
 
-    /// Carries out the restart policy's decision after the process ended (`what` says how).
-    async fn apply(&mut self, decision: Decision, what: String) {
+    /// Carries out the restart policy's decision after the process ended (`what` says how),
+    /// once the `before-restart` hooks agree.
+    async fn apply(&mut self, decision: Decision, what: String, cause: HookCause) {
+        let decision = match decision {
+            Decision::Restart(delay) => {
+                let reason = format!("{what}; restart {}", self.record.restarts + 1);
+                match self
+                    .gate(
+                        HookPhase::BeforeRestart,
+                        cause,
+                        reason,
+                        self.start_deadline(),
+                    )
+                    .await
+                {
+                    Gate::Proceed { .. } => Decision::Restart(delay),
+                    Gate::Refused {
+                        outcome: HookOutcome::Skip,
+                        hook,
+                        reason,
+                    } => {
+                        let text = hooked::refusal_text(HookOutcome::Skip, &hook, &reason);
+                        self.record.wanted = false;
+                        self.t.log.note(format!("{what}; not restarted: {text}"));
+                        return self.set(Status::Stopped).await;
+                    }
+                    Gate::Refused {
+                        outcome,
+                        hook,
+                        reason,
+                    } => Decision::GiveUp(format!(
+                        "{what}; restart {}",
+                        hooked::refusal_text(outcome, &hook, &reason)
+                    )),
+                }
+            }
+            other => other,
+        };
         match decision {
             Decision::Restart(delay) => {
                 self.record.restarts += 1;
@@ -305,11 +418,10 @@ impl Machine {
                     self.record.restarts
                 ));
                 if delay.is_zero() {
-                    if let Err(e) = self.launch().await {
-                        self.launch_failed(e).await;
-                    }
+                    self.relaunch(cause).await;
                 } else {
                     self.restart_at = Some(tokio::time::Instant::now() + delay);
+                    self.restart_cause = cause;
                     self.set(Status::Restarting).await;
                 }
             }
@@ -319,11 +431,13 @@ impl Machine {
                     .log
                     .note(format!("{what}; not restarted (restart policy)"));
                 if failed {
-                    self.record.failed = Some(format!(
+                    let reason = format!(
                         "{what} (restart policy: {})",
                         self.t.service.startup.restart.as_str()
-                    ));
+                    );
+                    self.record.failed = Some(reason.clone());
                     self.set(Status::Failed).await;
+                    self.notify(HookPhase::OnFailed, cause, reason);
                 } else {
                     self.set(Status::Stopped).await;
                 }
@@ -332,8 +446,9 @@ impl Machine {
                 self.record.wanted = false;
                 self.t.log.note(format!("failed: {reason}"));
                 tracing::warn!(service = self.name(), "failed: {reason}");
-                self.record.failed = Some(reason);
+                self.record.failed = Some(reason.clone());
                 self.set(Status::Failed).await;
+                self.notify(HookPhase::OnFailed, cause, reason);
             }
         }
     }
@@ -356,6 +471,13 @@ impl Machine {
                 state,
                 report: report.clone(),
             });
+        }
+        if let Some(report) = &health.last {
+            self.notify(
+                HookPhase::OnCheck,
+                HookCause::Health,
+                report.message.clone(),
+            );
         }
         let message = health
             .last
@@ -382,8 +504,33 @@ impl Machine {
             state.as_str()
         );
         self.set(self.status).await;
-        if state == HealthState::Unhealthy && self.t.service.startup.restart != RestartPolicy::Never
-        {
+        if state == HealthState::Healthy {
+            self.notify(HookPhase::OnHealthy, HookCause::Health, message.clone());
+        }
+        if state == HealthState::Unhealthy {
+            let gate = self
+                .gate(
+                    HookPhase::OnUnhealthy,
+                    HookCause::Health,
+                    format!("unhealthy ({message})"),
+                    self.start_deadline(),
+                )
+                .await;
+            if self.t.service.startup.restart == RestartPolicy::Never {
+                return;
+            }
+            if let Gate::Refused {
+                outcome,
+                hook,
+                reason,
+            } = gate
+            {
+                let text = hooked::refusal_text(outcome, &hook, &reason);
+                self.t
+                    .log
+                    .note(format!("unhealthy; kept running, not restarted: {text}"));
+                return self.set(self.status).await;
+            }
             let Some(mut running) = self.running.take() else {
                 return;
             };
@@ -392,37 +539,75 @@ impl Machine {
                 .log
                 .note("unhealthy: stopping it to restart".to_string());
             self.set(Status::Restarting).await;
-            let exit = self.terminate(&mut running, false).await;
+            let grace = self.t.service.startup.stop_timeout;
+            let exit = self.terminate(&mut running, false, grace).await;
             self.health = None;
-            self.record.last_exit = Some(exit);
+            self.record.last_exit = Some(exit.clone());
+            self.notify(HookPhase::AfterStop, HookCause::Health, exit.to_string());
             let decision = self.tracker.on_unhealthy(ran, Instant::now());
-            self.apply(decision, format!("unhealthy ({message})")).await;
+            self.apply(
+                decision,
+                format!("unhealthy ({message})"),
+                HookCause::Health,
+            )
+            .await;
         }
     }
 
-    /// Stops the service: its process group gets the stop command or signal, then SIGKILL
-    /// after the grace time (at once with `force`); done only when the group is empty.
-    async fn stop(&mut self, force: bool) {
-        self.restart_at = None;
-        self.record.wanted = false;
-        let Some(mut running) = self.running.take() else {
+    /// Stops the service: unless `force`, its `before-stop` hooks are asked first (a refusal
+    /// keeps it running, except when the daemon shuts down); then its process group gets the
+    /// stop command or signal, and SIGKILL once the grace time (what the hooks left of
+    /// `stop_timeout`) is over (at once with `force`); done only when the group is empty.
+    async fn stop(&mut self, force: bool, cause: HookCause) -> Result<(), String> {
+        if self.running.is_none() {
+            self.restart_at = None;
+            self.record.wanted = false;
             if self.status != Status::Failed {
                 self.set(Status::Stopped).await;
             }
-            return;
+            return Ok(());
+        }
+        let deadline = self.stop_deadline();
+        if !force
+            && let Gate::Refused {
+                outcome,
+                hook,
+                reason,
+            } = self
+                .gate(HookPhase::BeforeStop, cause, "stopping", deadline)
+                .await
+        {
+            let text = hooked::refusal_text(outcome, &hook, &reason);
+            if cause != HookCause::Shutdown {
+                self.t.log.note(format!("not stopped: {text}"));
+                self.set(self.status).await;
+                return Err(format!("the stop of {} was {text}", self.name()));
+            }
+            self.t.log.note(format!(
+                "{text}; stopped anyway: the daemon is shutting down"
+            ));
+        }
+        self.restart_at = None;
+        self.record.wanted = false;
+        let Some(mut running) = self.running.take() else {
+            return Ok(());
         };
         self.set(Status::Stopping).await;
-        let exit = self.terminate(&mut running, force).await;
+        let exit = self
+            .terminate(&mut running, force, hooked::grace_left(deadline))
+            .await;
         self.health = None;
         self.t.log.note(format!("stopped ({exit})"));
-        self.record.last_exit = Some(exit);
+        self.record.last_exit = Some(exit.clone());
         self.set(Status::Stopped).await;
+        self.notify(HookPhase::AfterStop, cause, format!("stopped ({exit})"));
+        Ok(())
     }
 
-    /// Ends a running process group and returns how its leader exited.
-    async fn terminate(&mut self, running: &mut Running, force: bool) -> ExitInfo {
+    /// Ends a running process group, allowing it `grace` before SIGKILL, and returns how its
+    /// leader exited.
+    async fn terminate(&mut self, running: &mut Running, force: bool, grace: Duration) -> ExitInfo {
         let pgid = running.id.pid;
-        let grace = self.t.service.startup.stop_timeout;
         // The launch spec's way, or for a re-adopted process the way its record saved.
         let (signal, stop_command) = match &self.spec {
             Some(s) => (s.stop_signal, s.stop_command.clone()),

@@ -198,6 +198,11 @@ impl Machine {
         if self.adopt_found().await {
             return;
         }
-        self.exited_after(ExitInfo::Unknown, Duration::ZERO).await;
+        self.exited_after(
+            ExitInfo::Unknown,
+            Duration::ZERO,
+            keel_api::HookCause::Recovery,
+        )
+        .await;
     }
 }

@@ -2,23 +2,27 @@
 //! operator's `[plugins]` section into grants, plugin problems back into file locations, and
 //! deployment plugins' answers into what the supervisor runs. Nothing else in the `keel` crate
 //! talks to `keel_plugin_host`.
+//!
+//! `supervised` holds what the supervisor calls (deployment and health checks, `Plugins`),
+//! `hooks` the hook runner (entries' subscriptions, events, the services view).
+
+mod hooks;
+mod supervised;
+
+pub use supervised::Plugins;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use keel_plugin_host::{
     Allowlist, Bundled, Facilities, Grant, HostConfig, PluginHost, Scalar, ServiceInfo, Settings,
-    Started, Value as PValue,
+    Value as PValue,
 };
 
 use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
-use crate::health::{CheckReport, Checker};
 use crate::state::StateDir;
-use crate::state::now_ms;
-use crate::supervisor::{CheckKind, Deployer, LaunchSpec, PreflightCheck, process::parse_signal};
+use crate::supervisor::Plugged;
 
 pub use keel_plugin_host::{
     CheckOutcome, PluginDescription, PluginError, PluginKind, PluginSource, PluginSummary,
@@ -253,7 +257,41 @@ pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<D
             }
         }
     }
+    out.extend(hook_problems(config, &host).await);
     Ok(out)
+}
+
+/// The problems of every hook entry: its plugin's complaints about its settings, and a grant
+/// that does not cover what it needs. A platform-wide entry belongs to no service.
+async fn hook_problems(config: &Config, host: &PluginHost) -> Vec<Diagnostic> {
+    let platform = config.hooks.iter().map(|h| (None, h));
+    let own = config
+        .services
+        .iter()
+        .flat_map(|s| s.hooks.iter().map(move |h| (Some(s), h)));
+    let mut out = Vec::new();
+    for (service, entry) in platform.chain(own) {
+        let settings = settings(&entry.settings);
+        let name = service.map_or("", |s| s.name.as_str());
+        let at = |key: &str, message: &str| Diagnostic {
+            service: service.map(|s| s.name.clone()),
+            ..locate_problem(config, name, &entry.settings, key, message)
+        };
+        match host.validate_hook(&entry.plugin, &settings).await {
+            Err(e) => out.push(at("", &e.to_string())),
+            Ok(problems) => out.extend(problems.iter().map(|p| at(&p.key, &p.message))),
+        }
+        let info = ServiceInfo {
+            name: name.to_string(),
+            config_dir: config.dir(),
+        };
+        if let Err(e @ PluginError::Denied { .. }) =
+            host.authorize(&entry.plugin, &settings, &info).await
+        {
+            out.push(at("", &e.to_string()));
+        }
+    }
+    out
 }
 
 /// Health checks run in this process, for a CLI without a daemon (so they work for services
@@ -298,188 +336,14 @@ impl<'a> LocalChecks<'a> {
     }
 }
 
-/// What the supervisor needs of plugins: deployment through the mode's plugin (`start`
-/// answers with a launch spec that the supervisor spawns and watches, `preflight` with the
-/// prerequisites) and health checks through the check type's plugin.
-pub struct Plugins {
-    host: PluginHost,
-    /// Each service's plugin inputs, made once from the config (a check runs every second).
-    inputs: HashMap<String, Inputs>,
-}
-
-/// What the plugins of one service are given.
-struct Inputs {
-    info: ServiceInfo,
-    deployment: Settings,
-    check: Option<Settings>,
-}
-
-impl Plugins {
-    pub fn new(host: PluginHost, config: Arc<Config>) -> Self {
-        let inputs = config
-            .services
-            .iter()
-            .map(|s| {
-                let inputs = Inputs {
-                    info: service_info(&config, s),
-                    deployment: settings(&s.deployment.settings),
-                    check: s.health_check.as_ref().map(|hc| settings(&hc.settings)),
-                };
-                (s.name.clone(), inputs)
-            })
-            .collect();
-        Self { host, inputs }
-    }
-
-    fn inputs(&self, service: &Service) -> Result<&Inputs, String> {
-        self.inputs
-            .get(&service.name)
-            .ok_or_else(|| format!("service `{}` is not in the daemon's config", service.name))
-    }
-}
-
-impl Checker for Plugins {
-    fn check<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Option<CheckReport>> {
-        async move {
-            let hc = service.health_check.as_ref()?;
-            let began = std::time::Instant::now();
-            let outcome = match self.inputs(service) {
-                Ok(Inputs {
-                    info,
-                    check: Some(settings),
-                    ..
-                }) => self
-                    .host
-                    .check(&hc.check_type, info, settings, hc.timeout)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Ok(_) => Err("the service has no check settings".to_string()),
-                Err(e) => Err(e),
-            };
-            Some(match outcome {
-                Ok(o) => CheckReport {
-                    healthy: o.healthy,
-                    message: o.message,
-                    duration_ms: o.duration.as_millis() as u64,
-                    at_ms: now_ms(),
-                },
-                Err(e) => CheckReport {
-                    healthy: false,
-                    message: format!("{} check: {e}", hc.check_type),
-                    duration_ms: began.elapsed().as_millis() as u64,
-                    at_ms: now_ms(),
-                },
-            })
-        }
-        .boxed()
-    }
-}
-
-/// The environment a launched process gets on top of the daemon's: the service's env files,
-/// under what its deployment plugin set from the service's settings. Added here, to the launch
-/// spec every mode answers with, so it holds for every mode that launches a process and no
-/// plugin needs to know about env files.
-fn with_env_files(
-    files: &[(String, String)],
-    spec: Vec<(String, String)>,
-) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = files
-        .iter()
-        .filter(|(k, _)| !spec.iter().any(|(s, _)| s == k))
-        .cloned()
-        .collect();
-    env.extend(spec);
-    env
-}
-
-impl Deployer for Plugins {
-    fn launch<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Result<LaunchSpec, String>> {
-        async move {
-            let mode = &service.deployment.mode;
-            let inputs = self.inputs(service)?;
-            let reply = self
-                .host
-                .start(mode, &inputs.info, &inputs.deployment)
-                .await
-                .map_err(|e| format!("deployment plugin `{mode}`: {e}"))?;
-            match reply.value {
-                Started::Launch(spec) => {
-                    let stop_signal = match &spec.stop_signal {
-                        None => nix::sys::signal::Signal::SIGTERM,
-                        Some(s) => parse_signal(s)
-                            .ok_or_else(|| format!("deployment plugin `{mode}` named an unknown stop signal {s:?}"))?,
-                    };
-                    Ok(LaunchSpec {
-                        program: spec.program,
-                        args: spec.args,
-                        env: with_env_files(&service.env_from_files, spec.env),
-                        working_dir: spec.working_dir.map(Into::into),
-                        stop_signal,
-                        stop_command: spec.stop_command,
-                    })
-                }
-                Started::Handle(_) => Err(format!(
-                    "deployment plugin `{mode}` runs the workload itself; this version of Keel supervises only processes it launches"
-                )),
-            }
-        }
-        .boxed()
-    }
-
-    fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>> {
-        async move {
-            let mode = &service.deployment.mode;
-            let found = match self.inputs(service) {
-                Ok(inputs) => self
-                    .host
-                    .preflight(mode, &inputs.info, &inputs.deployment)
-                    .await
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            };
-            match found {
-                Ok(reply) => reply
-                    .value
-                    .into_iter()
-                    .map(|f| PreflightCheck {
-                        kind: CheckKind::Prerequisites,
-                        ok: f.ok,
-                        message: f.message,
-                    })
-                    .collect(),
-                Err(e) => vec![PreflightCheck {
-                    kind: CheckKind::Prerequisites,
-                    ok: false,
-                    message: format!("deployment plugin `{mode}`: {e}"),
-                }],
-            }
-        }
-        .boxed()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_env_files;
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn settings_win_over_env_files() {
-        let files = pairs(&[("A", "file"), ("B", "file"), ("C", "file")]);
-        let spec = pairs(&[("B", "settings"), ("D", "settings")]);
-        assert_eq!(
-            with_env_files(&files, spec),
-            pairs(&[
-                ("A", "file"),
-                ("C", "file"),
-                ("B", "settings"),
-                ("D", "settings")
-            ])
-        );
+/// What the supervisor of `config` calls, through the plugins of `host`: deployment, checks,
+/// and hooks (whose subscriptions are asked of their plugins now, once).
+pub async fn plugged(host: PluginHost, config: Arc<Config>) -> Plugged {
+    let plugins = Arc::new(Plugins::new(host.clone(), config.clone()));
+    let hooks = Arc::new(hooks::HookPlugins::new(host, &config).await);
+    Plugged {
+        deployer: plugins.clone(),
+        checker: plugins,
+        hooks,
     }
 }

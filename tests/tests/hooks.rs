@@ -1,0 +1,486 @@
+//! Lifecycle hooks with real processes and a real hook plugin (the `hook-act` fixture, a
+//! third-party component built from plugins/fixtures): verdicts, order, time limits, failures
+//! and hostile hooks, each leaving the service and the daemon as the README's rules say, and
+//! other services untouched.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use keel_e2e::{Platform, repo_root};
+
+/// A platform whose plugin directory holds `hook-act`, granted writing under `rec/` and its
+/// store; `grant` adds lines to its grant.
+fn platform(services: &str, grant: &str) -> Platform {
+    let config = format!(
+        r#"
+[plugins]
+dir = "plugins"
+[plugins.grants.hook-act]
+write_paths = ["rec"]
+store = true
+{grant}
+{services}
+"#
+    );
+    let p = Platform::new(&config);
+    let plugins = p.dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::create_dir_all(p.dir.path().join("rec")).unwrap();
+    std::fs::copy(
+        repo_root().join("plugins/dist/fixtures/hook-act.wasm"),
+        plugins.join("hook-act.wasm"),
+    )
+    .unwrap();
+    p
+}
+
+/// A service running `sh -c SCRIPT`, with `extra` lines in its table.
+fn svc(name: &str, script: &str, extra: &str) -> String {
+    format!(
+        r#"
+[services.{name}]
+{extra}
+[services.{name}.deployment]
+mode = "binary"
+[services.{name}.deployment.binary]
+binary_path = "/bin/sh"
+args = ["-c", {script:?}]
+"#
+    )
+}
+
+/// A hook entry of `service` running hook-act with `settings` in `phases`.
+fn hook(service: &str, phases: &[&str], settings: &str, extra: &str) -> String {
+    let phases: Vec<String> = phases.iter().map(|p| format!("{p:?}")).collect();
+    format!(
+        r#"
+[[services.{service}.hooks]]
+plugin = "hook-act"
+phases = [{}]
+{extra}
+settings = {{ {settings} }}
+"#,
+        phases.join(", ")
+    )
+}
+
+fn pid(v: &serde_json::Value) -> i64 {
+    v["pid"].as_i64().expect("a pid")
+}
+
+#[test]
+fn a_veto_fails_the_start_with_its_reason_and_the_other_services_start() {
+    let p = platform(
+        &[
+            svc("gated", "exec sleep 321", ""),
+            hook(
+                "gated",
+                &["before-start"],
+                r#"act = "veto", reason = "maintenance window""#,
+                "",
+            ),
+            svc("free", "exec sleep 322", ""),
+        ]
+        .concat(),
+        "",
+    );
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("gated: vetoed by hook `hook-act`: maintenance window"),
+        "{}",
+        r.stderr
+    );
+    let gated = p.status("gated");
+    assert_eq!(gated["status"], "failed", "{gated}");
+    assert_eq!(gated["pid"], serde_json::Value::Null);
+    assert_eq!(gated["last_hook"]["outcome"], "veto");
+    assert_eq!(gated["last_hook"]["phase"], "before-start");
+    assert_eq!(gated["last_hook"]["reason"], "maintenance window");
+    let log = p.log("gated");
+    assert!(
+        log.contains("[hook hook-act] before-start: veto \"maintenance window\" in "),
+        "{log}"
+    );
+    assert!(!log.contains("started pid"), "{log}");
+    assert_eq!(p.status("free")["status"], "running");
+    let text = p.keel(&["services", "status", "gated"]).stdout;
+    assert!(
+        text.contains("Last hook refusal: veto by hook-act in before-start: maintenance window"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_skip_leaves_the_service_and_what_depends_on_it_stopped_without_failing() {
+    let p = platform(
+        &[
+            svc("maybe", "exec sleep 323", ""),
+            hook(
+                "maybe",
+                &["before-start"],
+                r#"act = "skip", reason = "not on this host""#,
+                "",
+            ),
+            svc("user", "exec sleep 324", r#"dependencies = ["maybe"]"#),
+            svc("other", "exec sleep 325", ""),
+        ]
+        .concat(),
+        "",
+    );
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains("maybe not started: skipped by hook `hook-act`: not on this host"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("user not started: its dependency maybe was skipped"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("Platform started: 1 service ready (2 not started)"),
+        "{}",
+        r.stdout
+    );
+    let maybe = p.status("maybe");
+    assert_eq!(maybe["status"], "stopped", "{maybe}");
+    assert_eq!(maybe["last_hook"]["outcome"], "skip");
+    assert_eq!(p.status("user")["status"], "stopped");
+    assert_eq!(p.status("other")["status"], "running");
+    assert!(!p.log("user").contains("started pid"));
+}
+
+#[test]
+fn a_vetoed_stop_keeps_the_service_running_until_forced() {
+    let p = platform(
+        &[
+            svc("db", "exec sleep 326", ""),
+            hook(
+                "db",
+                &["before-stop"],
+                r#"act = "veto", reason = "backup running""#,
+                "",
+            ),
+        ]
+        .concat(),
+        "",
+    );
+    let r = p.keel(&["services", "start", "db"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let first = pid(&p.status("db"));
+    let r = p.keel(&["services", "stop", "db"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains(
+            "the stop of db was vetoed by hook `hook-act`: backup running; use --force to override"
+        ),
+        "{}",
+        r.stderr
+    );
+    let db = p.status("db");
+    assert_eq!(db["status"], "running");
+    assert_eq!(pid(&db), first, "the same process keeps running");
+    // The platform's stop is refused the same way, and says so.
+    let r = p.keel(&["platform", "stop"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(p.status("db")["status"], "running");
+    // --force asks no hook.
+    let r = p.keel(&["services", "stop", "db", "--force"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(p.status("db")["status"], "stopped");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{first}/stat")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{first}/stat")).unwrap_or_default();
+            stat.contains(") Z ")
+        }
+    );
+}
+
+#[test]
+fn before_start_variables_reach_the_process_after_the_deployments_own() {
+    let p = platform(
+        &[
+            svc("env", "echo REGION=$REGION TIER=$TIER; exec sleep 327", ""),
+            hook(
+                "env",
+                &["before-start"],
+                r#"act = "env", env = { REGION = "eu-west", TIER = "gold" }"#,
+                "",
+            ),
+        ]
+        .concat(),
+        "",
+    );
+    let r = p.keel(&["services", "start", "env"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !p.log("env").contains("REGION=eu-west TIER=gold") {
+        assert!(Instant::now() < deadline, "{}", p.log("env"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn platform_hooks_come_first_and_notifications_arrive_in_order() {
+    let services = [
+        r#"
+[[hooks]]
+plugin = "hook-act"
+phases = ["before-start"]
+settings = { act = "veto", reason = "the platform's" }
+"#
+        .to_string(),
+        svc("first", "exec sleep 328", ""),
+        hook(
+            "first",
+            &["before-start"],
+            r#"act = "veto", reason = "the service's""#,
+            "",
+        ),
+    ]
+    .concat();
+    let p = platform(&services, "");
+    let r = p.keel(&["services", "start", "first"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(p.status("first")["last_hook"]["reason"], "the platform's");
+    // The service's own hook was not asked after the platform's refused.
+    let log = p.log("first");
+    assert_eq!(
+        log.matches("[hook hook-act] before-start").count(),
+        1,
+        "{log}"
+    );
+
+    // A lifecycle recorded by a notification hook: every phase it asked for, in order. The
+    // check's file and the record are relative to services.toml.
+    let services = [
+        svc("web", "exec sleep 329", ""),
+        r#"
+[services.web.health_check]
+type = "file"
+interval = 1
+[services.web.health_check.file]
+path = "ready"
+"#
+        .to_string(),
+        hook(
+            "web",
+            &[
+                "before-start",
+                "after-start",
+                "on-healthy",
+                "before-stop",
+                "after-stop",
+            ],
+            r#"act = "record", path = "rec/order.txt""#,
+            "",
+        ),
+    ]
+    .concat();
+    let p = platform(&services, "");
+    std::fs::write(p.dir.path().join("ready"), "").unwrap();
+    let record = p.dir.path().join("rec/order.txt");
+    let r = p.keel(&["services", "start", "web"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let web = pid(&p.status("web"));
+    let r = p.keel(&["services", "stop", "web"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let want = format!(
+        "before-start operator -\nafter-start operator {web}\non-healthy health {web}\nbefore-stop operator {web}\nafter-stop operator -\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = std::fs::read_to_string(&record).unwrap_or_default();
+        if got == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && want.starts_with(&got),
+            "recorded:\n{got}\nwanted:\n{want}\nlog:\n{}",
+            p.log("web")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Misbehaving hooks, one per service, all at once: each costs its one call and the start of
+/// its own service (`on_error = "fail"`), or nothing (`"ignore"`); the daemon and the
+/// well-behaved service carry on.
+#[test]
+fn hostile_hooks_cost_their_call_and_nothing_else() {
+    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    trap.set_nonblocking(true).unwrap();
+    let address = trap.local_addr().unwrap().to_string();
+    let hostile = [
+        ("hang", r#"act = "hang""#.to_string()),
+        ("trap", r#"act = "trap""#.to_string()),
+        ("membomb", r#"act = "membomb""#.to_string()),
+        ("delay", r#"act = "delay", delay_ms = 600000"#.to_string()),
+        ("net", format!("act = \"net\", address = {address:?}")),
+    ];
+    let mut services = Vec::new();
+    for (name, settings) in &hostile {
+        services.push(svc(name, "exec sleep 330", ""));
+        services.push(hook(name, &["before-start"], settings, "timeout = 2"));
+    }
+    services.push(svc("lenient", "exec sleep 331", ""));
+    services.push(hook(
+        "lenient",
+        &["before-start"],
+        r#"act = "trap""#,
+        "on_error = \"ignore\"",
+    ));
+    services.push(svc("bystander", "exec sleep 332", ""));
+    let p = platform(&services.concat(), "memory_mb = 32");
+    let began = Instant::now();
+    let r = p.keel(&["platform", "start"]);
+    let took = began.elapsed();
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(took < Duration::from_secs(30), "the start took {took:?}");
+    let reason = |name: &str| {
+        p.status(name)["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for (name, _) in &hostile {
+        let s = p.status(name);
+        assert_eq!(s["status"], "failed", "{name}: {s}");
+        assert_eq!(
+            s["last_hook"]["outcome"],
+            if *name == "net" { "veto" } else { "failed" },
+            "{name}: {s}"
+        );
+    }
+    assert!(reason("hang").contains("time"), "{}", reason("hang"));
+    assert!(
+        reason("trap").contains("trap") || reason("trap").contains("unreachable"),
+        "{}",
+        reason("trap")
+    );
+    assert!(
+        reason("membomb").contains("memory"),
+        "{}",
+        reason("membomb")
+    );
+    assert!(
+        reason("delay").contains("past the phase's time limit"),
+        "{}",
+        reason("delay")
+    );
+    // The connection never reached the listener.
+    assert!(
+        matches!(trap.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the hook reached an address it was not granted"
+    );
+    // `ignore` lets the trapping hook's service start; the bystander was never involved.
+    assert_eq!(p.status("lenient")["status"], "running");
+    assert!(
+        p.log("lenient").contains("before-start: ignored"),
+        "{}",
+        p.log("lenient")
+    );
+    assert_eq!(p.status("bystander")["status"], "running");
+    assert!(!p.log("bystander").contains("[hook"));
+}
+
+/// A hook that calls Keel's own API to stop its own service, while the service's task waits for
+/// the hook: the call cannot be answered in time, the hook's run fails at its time limit, and
+/// its rule decides; the stop it asked for is then carried out.
+#[test]
+fn a_hook_that_stops_its_own_service_through_the_api_costs_its_call() {
+    let services = [
+        svc("selfish", "exec sleep 333", ""),
+        svc("bystander", "exec sleep 334", ""),
+    ]
+    .concat();
+    let p = platform(&services, "");
+    let socket = p.state.join("keel.sock");
+    let entry = hook(
+        "selfish",
+        &["before-start"],
+        &format!(
+            "act = \"stop-self\", socket = {:?}",
+            socket.display().to_string()
+        ),
+        "timeout = 2\non_error = \"ignore\"",
+    );
+    std::fs::write(
+        &p.config,
+        std::fs::read_to_string(&p.config).unwrap().replace(
+            "write_paths = [\"rec\"]",
+            &format!(
+                "write_paths = [\"rec\"]\nunix_sockets = [{:?}]",
+                socket.display().to_string()
+            ),
+        ) + &entry,
+    )
+    .unwrap();
+    let r = p.keel(&["services", "start", "bystander"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let bystander = pid(&p.status("bystander"));
+    let began = Instant::now();
+    let _ = p.keel(&["services", "start", "selfish"]);
+    assert!(began.elapsed() < Duration::from_secs(15));
+    let log = p.log("selfish");
+    assert!(
+        log.contains("[hook hook-act] before-start: ignored"),
+        "{log}"
+    );
+    // The stop it asked for was carried out once the task was free: it is not running.
+    p.wait_for("selfish", Duration::from_secs(10), |s| {
+        s["status"] == "stopped"
+    });
+    // The daemon answers, and the other service is the same process.
+    assert_eq!(pid(&p.status("bystander")), bystander);
+}
+
+#[test]
+fn hook_runs_are_on_the_event_stream() {
+    let p = platform(
+        &[
+            svc("ev", "exec sleep 335", ""),
+            hook("ev", &["after-start"], r#"act = "proceed""#, ""),
+        ]
+        .concat(),
+        "",
+    );
+    // A status request starts the daemon; then follow only hook events.
+    p.status("ev");
+    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
+    s.write_all(b"GET /api/v1/events?events=hook HTTP/1.1\r\nHost: keel\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = p.keel(&["services", "start", "ev"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8_lossy(&got).contains("\"event\":\"hook\"") {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        let n = s.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got);
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"event\":\"hook\""))
+        .unwrap();
+    let start = line.find('{').unwrap();
+    let v: serde_json::Value = serde_json::from_str(&line[start..]).unwrap();
+    assert_eq!(v["service"], "ev");
+    assert_eq!(v["run"]["hook"], "hook-act");
+    assert_eq!(v["run"]["phase"], "after-start");
+    assert_eq!(v["run"]["outcome"], "proceed");
+}
