@@ -515,3 +515,41 @@ fn an_unknown_mode_lists_every_mode_though_only_the_named_ones_are_loaded() {
     }
     assert!(!line.contains("tcp"), "check types are not modes: {line}");
 }
+
+/// Compiled plugin code is the user's, not the state directory's: a second state directory
+/// finds the bundled plugins compiled by the first, in `~/.cache/keel/plugins`.
+#[test]
+fn a_new_state_directory_reuses_the_users_compiled_plugins() {
+    let home = tempfile::tempdir().unwrap();
+    let list = |state: &str| {
+        let out = keel_e2e::keel()
+            .env_remove("KEEL_CACHE_DIR")
+            .env_remove("XDG_CACHE_HOME")
+            .env("HOME", home.path())
+            .args([
+                "--config",
+                repo_root().join("config/services.toml").to_str().unwrap(),
+            ])
+            .args(["--state-dir", home.path().join(state).to_str().unwrap()])
+            .args(["plugins", "list", "--json"])
+            .output()
+            .unwrap();
+        let run = keel_e2e::Run::from(out);
+        assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+        run.json()["data"]["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap().to_string(), p["cache"].clone()))
+            .collect::<Vec<_>>()
+    };
+    let first = list("one");
+    assert!(first.iter().all(|(_, c)| c == "Miss"), "{first:?}");
+    let second = list("two");
+    assert!(second.iter().all(|(_, c)| c == "Hit"), "{second:?}");
+    let cache = home.path().join(".cache/keel/plugins");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&cache).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o700);
+    assert!(!home.path().join("one/cache").exists());
+}

@@ -257,7 +257,12 @@ fn grants_and_orchestrator_settings() {
     );
     let c = parse(&text).unwrap();
     assert!(!c.orchestrator.auto_start_dependencies);
-    assert_eq!(c.plugins.dir.as_deref(), Some(Path::new("plug")));
+    // A relative plugin directory is taken from the config file's directory and made absolute,
+    // so that the daemon finds it whatever its working directory.
+    assert_eq!(
+        c.plugins.dir.as_deref(),
+        Some(std::path::absolute("plug").unwrap().as_path())
+    );
     assert_eq!(c.plugins.grants["echo"].network, vec!["127.0.0.1:*"]);
     assert_eq!(c.plugins.grants["echo"].memory_mb, Some(32));
 }

@@ -87,11 +87,24 @@ impl StateDir {
     pub fn daemon_log(&self) -> PathBuf {
         self.logs_dir().join("daemon.log")
     }
-    /// Compiled plugin code: `$KEEL_CACHE_DIR/plugins` when set (several state directories can
-    /// share one cache), else `<state>/cache/plugins`.
+    /// Compiled plugin code, shared by every state directory of the user, so that a new one
+    /// does not compile the plugins again: `$KEEL_CACHE_DIR/plugins` when set, else
+    /// `$XDG_CACHE_HOME/keel/plugins`, else `~/.cache/keel/plugins`; `<state>/cache/plugins`
+    /// when there is no home.
     pub fn plugin_cache(&self) -> PathBuf {
-        match std::env::var_os("KEEL_CACHE_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir).join("plugins"),
+        let env = |name: &str| {
+            std::env::var_os(name)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        };
+        if let Some(dir) = std::env::var_os("KEEL_CACHE_DIR").filter(|v| !v.is_empty()) {
+            return PathBuf::from(dir).join("plugins");
+        }
+        if let Some(xdg) = env("XDG_CACHE_HOME") {
+            return xdg.join("keel").join("plugins");
+        }
+        match env("HOME") {
+            Some(home) => home.join(".cache").join("keel").join("plugins"),
             None => self.root.join("cache").join("plugins"),
         }
     }
