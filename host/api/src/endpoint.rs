@@ -9,6 +9,7 @@ use crate::daemon::{DaemonInfo, ShuttingDown};
 use crate::event::EventKinds;
 use crate::health::HealthAnswer;
 use crate::preflight::{Preflight, Readiness};
+use crate::reload::{ReloadBody, ReloadReport};
 use crate::service::{Logs, ServiceSummary, ServiceView, Snapshot};
 
 /// The route patterns, as the router matches them (`{name}` is a service's name).
@@ -27,6 +28,7 @@ pub mod route {
     pub const PLATFORM_START: &str = "/api/v1/platform/start";
     pub const PLATFORM_STOP: &str = "/api/v1/platform/stop";
     pub const PLATFORM_READINESS: &str = "/api/v1/platform/readiness";
+    pub const PLATFORM_RELOAD: &str = "/api/v1/platform/reload";
     pub const EVENTS: &str = "/api/v1/events";
 }
 
@@ -340,6 +342,24 @@ impl Endpoint for PlatformStop {
     type Answer = Vec<Snapshot>;
     fn path(&self) -> String {
         route::PLATFORM_STOP.to_string()
+    }
+    fn body(&self) -> Option<Vec<u8>> {
+        json(&self.body)
+    }
+}
+
+/// Re-read the config file the daemon serves and apply the difference (or, with `dry_run`,
+/// only report it).
+#[derive(Debug, Clone)]
+pub struct Reload {
+    pub body: ReloadBody,
+}
+
+impl Endpoint for Reload {
+    const METHOD: Method = Method::Post;
+    type Answer = ReloadReport;
+    fn path(&self) -> String {
+        route::PLATFORM_RELOAD.to_string()
     }
     fn body(&self) -> Option<Vec<u8>> {
         json(&self.body)

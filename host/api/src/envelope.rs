@@ -52,6 +52,8 @@ pub enum ErrorDetails {
         service: String,
         dependents: Vec<String>,
     },
+    /// 422: a reload refused because the file has problems; every one, located.
+    Problems { problems: Vec<String> },
 }
 
 /// Either envelope, as a client reads it.

@@ -15,6 +15,7 @@ mod man;
 mod platform;
 mod plugins;
 mod progress;
+mod reload;
 mod report;
 mod schema;
 mod services;

@@ -45,6 +45,13 @@ pub enum PlatformCommand {
         #[arg(add = completions::services())]
         names: Vec<String>,
     },
+    /// Re-read services.toml into the running daemon: start the added services, stop the
+    /// removed ones, restart the changed ones; unchanged services keep running untouched
+    Reload {
+        /// Print what would change, and change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Show every service's status, grouped by category
     Status,
     /// Show every service's health as monitoring sees it
@@ -69,6 +76,9 @@ pub fn run(cx: &Context, cmd: PlatformCommand) -> Result<Exit, Failure> {
         } => start(cx, &names, force, quiet).map(|r| emit(json, &r)),
         PlatformCommand::Stop { names, force } => stop(cx, &names, force).map(|r| emit(json, &r)),
         PlatformCommand::Restart { names } => restart(cx, &names).map(|r| emit(json, &r)),
+        PlatformCommand::Reload { dry_run } => {
+            super::reload::reload(cx, dry_run).map(|r| emit(json, &r))
+        }
         PlatformCommand::Status => status(cx).map(|r| emit(json, &r)),
         PlatformCommand::Health => super::health::platform_health(cx).map(|r| emit(json, &r)),
         PlatformCommand::Logs(a) => super::services::logs(cx, &a),

@@ -2,6 +2,7 @@
 //! with its file, line, column and key path.
 
 mod diag;
+pub mod diff;
 mod env_file;
 mod full_form;
 mod hooks;

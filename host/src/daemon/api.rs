@@ -19,21 +19,32 @@ use keel_api::endpoint::{
 };
 use keel_api::{
     CONFIG_HEADER, DaemonInfo, Endpoint, ErrorDetails, Event, EventKinds, HealthAnswer, HookCause,
-    Logs, Readiness, ReadinessEntry, ServiceView, ShuttingDown, Snapshot, Status,
+    Logs, Readiness, ReadinessEntry, ReloadBody, ServiceView, ShuttingDown, Snapshot, Status,
 };
 use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use super::reload::ReloadError;
 use crate::supervisor::{Supervisor, SupervisorError, tail};
 
 #[derive(Clone)]
 pub struct ApiState {
-    pub supervisor: Supervisor,
+    /// The supervisor of the config served now (a reload replaces it).
+    pub live: super::reload::LiveSupervisor,
+    pub reloader: Arc<super::reload::Reloader>,
     pub config_path: PathBuf,
     pub state_dir: PathBuf,
     pub started_at_ms: u64,
     pub shutdown: Arc<Notify>,
+}
+
+impl ApiState {
+    /// The supervisor of the config served now: a request takes it once, and works with it
+    /// to the end even if a reload replaces it meanwhile.
+    fn sup(&self) -> Supervisor {
+        self.live.get()
+    }
 }
 
 /// An API error: status code and message (and for some, structured details), in the envelope.
@@ -146,6 +157,7 @@ pub fn router(state: ApiState) -> Router {
         .route(route::PLATFORM_START, post(platform_start))
         .route(route::PLATFORM_STOP, post(platform_stop))
         .route(route::PLATFORM_READINESS, get(readiness))
+        .route(route::PLATFORM_RELOAD, post(reload))
         .route(route::EVENTS, get(events))
         .fallback(|| async {
             ApiError::new(
@@ -256,13 +268,14 @@ async fn list(
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     Ok(match query(q)?.view {
-        ListView::Full => ok::<ep::ListServices>(views(&s.supervisor).await),
+        ListView::Full => ok::<ep::ListServices>(views(&s.sup()).await),
         ListView::Summary => {
-            let live = s.supervisor.list().await;
+            let sup = s.sup();
+            let live = sup.list().await;
             ok::<ep::ListSummaries>(
                 live.iter()
                     .filter_map(|l| {
-                        let c = s.supervisor.config().service(&l.name)?;
+                        let c = sup.config().service(&l.name)?;
                         Some(crate::view::summary(c, l.status))
                     })
                     .collect(),
@@ -272,12 +285,13 @@ async fn list(
 }
 
 async fn platform_status(State(s): State<ApiState>) -> Response {
-    ok::<ep::PlatformStatus>(views(&s.supervisor).await)
+    ok::<ep::PlatformStatus>(views(&s.sup()).await)
 }
 
 async fn status(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let snap = s.supervisor.snapshot(&name).await?;
-    Ok(ok::<ep::GetService>(view(&s.supervisor, snap)))
+    let sup = s.sup();
+    let snap = sup.snapshot(&name).await?;
+    Ok(ok::<ep::GetService>(view(&sup, snap)))
 }
 
 async fn start(
@@ -286,7 +300,7 @@ async fn start(
     Body_(b): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
     let started = s
-        .supervisor
+        .sup()
         .start_services(&[&name], b.force, HookCause::Operator)
         .await?;
     let this = started.into_iter().find(|x| x.name == name);
@@ -298,9 +312,7 @@ async fn stop(
     Path(name): Path<String>,
     Body_(b): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok::<ep::StopService>(
-        s.supervisor.stop(&name, b.force).await?,
-    ))
+    Ok(ok::<ep::StopService>(s.sup().stop(&name, b.force).await?))
 }
 
 async fn restart(
@@ -308,7 +320,7 @@ async fn restart(
     Path(name): Path<String>,
     Body_(_): Body_<ForceBody>,
 ) -> Result<Response, ApiError> {
-    Ok(ok::<ep::RestartService>(s.supervisor.restart(&name).await?))
+    Ok(ok::<ep::RestartService>(s.sup().restart(&name).await?))
 }
 
 async fn logs(
@@ -317,9 +329,10 @@ async fn logs(
     q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let path = s.supervisor.log_path(&name)?;
+    let sup = s.sup();
+    let path = sup.log_path(&name)?;
     // Subscribe before reading the tail, so no line falls between the two.
-    let follow = q.follow.then(|| s.supervisor.follow(&name)).transpose()?;
+    let follow = q.follow.then(|| sup.follow(&name)).transpose()?;
     let lines = tail(&path, q.lines).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -355,10 +368,10 @@ async fn logs(
 
 /// The service's monitored health plus the answer of a check run now.
 async fn health(State(s): State<ApiState>, Path(name): Path<String>) -> Result<Response, ApiError> {
-    let snap = s.supervisor.snapshot(&name).await?;
-    let check = s.supervisor.check_now(&name).await?;
-    let check_type = s
-        .supervisor
+    let sup = s.sup();
+    let snap = sup.snapshot(&name).await?;
+    let check = sup.check_now(&name).await?;
+    let check_type = sup
         .config()
         .service(&name)
         .and_then(|x| x.health_check.as_ref())
@@ -378,17 +391,16 @@ async fn preflight(
     State(s): State<ApiState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let plan = s.supervisor.start_plan(&[&name])?;
+    let sup = s.sup();
+    let plan = sup.start_plan(&[&name])?;
     let planned: Vec<&str> = plan.iter().flatten().copied().collect();
-    Ok(ok::<ep::GetPreflight>(
-        s.supervisor.preflight(&name, &planned).await,
-    ))
+    Ok(ok::<ep::GetPreflight>(sup.preflight(&name, &planned).await))
 }
 
 /// Every service with its pre-flight report (as a start now would run it): what runs, what
 /// could start, what has issues.
 async fn readiness(State(s): State<ApiState>) -> Result<Response, ApiError> {
-    let sup = &s.supervisor;
+    let sup = &s.sup();
     let reports = futures_util::future::join_all(sup.config().services.iter().map(|svc| async {
         let plan = sup.start_plan(&[&svc.name]).unwrap_or_default();
         let planned: Vec<&str> = plan.iter().flatten().copied().collect();
@@ -417,9 +429,9 @@ async fn platform_start(
     Body_(b): Body_<PlatformBody>,
 ) -> Result<Response, ApiError> {
     let names: Vec<&str> = b.services.iter().map(String::as_str).collect();
-    let targets = s.supervisor.config().start_targets(&names);
-    let started = s
-        .supervisor
+    let sup = s.sup();
+    let targets = sup.config().start_targets(&names);
+    let started = sup
         .start_services(&targets, b.force, HookCause::Operator)
         .await?;
     Ok(ok::<ep::PlatformStart>(started))
@@ -429,17 +441,15 @@ async fn platform_stop(
     State(s): State<ApiState>,
     Body_(b): Body_<PlatformBody>,
 ) -> Result<Response, ApiError> {
+    let sup = s.sup();
     for n in &b.services {
-        if !s.supervisor.graph().contains(n) {
-            return Err(SupervisorError::from(s.supervisor.graph().unknown(n)).into());
+        if !sup.graph().contains(n) {
+            return Err(SupervisorError::from(sup.graph().unknown(n)).into());
         }
     }
     let names: Vec<&str> = b.services.iter().map(|s| s.as_str()).collect();
     let scope = (!names.is_empty()).then_some(names.as_slice());
-    let results = s
-        .supervisor
-        .stop_levels(scope, b.force, HookCause::Operator)
-        .await;
+    let results = sup.stop_levels(scope, b.force, HookCause::Operator).await;
     let mut stopped = Vec::new();
     let mut errors = Vec::new();
     let mut refused = true;
@@ -464,6 +474,33 @@ async fn platform_stop(
     Ok(ok::<ep::PlatformStop>(stopped))
 }
 
+/// Re-reads the config file and applies the difference; a file with problems is refused
+/// (422, every problem in `details`) and nothing changes.
+async fn reload(
+    State(s): State<ApiState>,
+    Body_(b): Body_<ReloadBody>,
+) -> Result<Response, ApiError> {
+    match s.reloader.reload(b.dry_run).await {
+        Ok(report) => Ok(ok::<ep::Reload>(report)),
+        Err(e @ ReloadError::Invalid { .. }) => {
+            let ReloadError::Invalid { problems, .. } = &e else {
+                unreachable!()
+            };
+            Err(ApiError {
+                code: StatusCode::UNPROCESSABLE_ENTITY,
+                details: Some(ErrorDetails::Problems {
+                    problems: problems.clone(),
+                }),
+                message: e.to_string(),
+            })
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            e.to_string(),
+        )),
+    }
+}
+
 /// A query string, or a 400 saying what is wrong with it.
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q).map_err(|e| {
@@ -486,9 +523,10 @@ async fn events(
         Some(list) => EventKinds::parse(&list)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("bad query: {e}")))?,
     };
-    let rx = s.supervisor.subscribe();
+    let sup = s.sup();
+    let rx = sup.subscribe();
     let first = Event::Snapshot {
-        services: s.supervisor.list().await,
+        services: sup.list().await,
     };
     let line = |e: &Event| {
         let mut l = serde_json::to_vec(e).expect("events serialize");

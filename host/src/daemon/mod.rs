@@ -5,6 +5,7 @@
 pub mod api;
 pub mod fds;
 pub mod registry;
+pub mod reload;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -102,10 +103,13 @@ pub async fn run(
     )
     .await;
     plugged.hooks.watch_services(supervisor.watch_all());
+    let live = reload::LiveSupervisor::new(supervisor.clone());
+    let reloader = Arc::new(reload::Reloader::new(live.clone(), opts.state.clone()));
 
     let shutdown = Arc::new(Notify::new());
     let state = api::ApiState {
-        supervisor: supervisor.clone(),
+        live: live.clone(),
+        reloader: reloader.clone(),
         config_path: config.path.clone(),
         state_dir: opts.state.root().to_path_buf(),
         started_at_ms: now_ms(),
@@ -134,7 +138,7 @@ pub async fn run(
     });
     let (registry_socket, registry_listener) =
         SocketFile::bind(registry::socket_path(&opts.state))?;
-    let registry_server = tokio::spawn(registry::serve(registry_listener, supervisor.clone()));
+    let registry_server = tokio::spawn(registry::serve(registry_listener, live.clone()));
     tracing::info!(
         config = %config.path.display(),
         socket = %socket.0.display(),
@@ -158,11 +162,32 @@ pub async fn run(
             }
         })
     });
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping services"),
-        _ = int.recv() => tracing::info!("SIGINT: stopping services"),
-        _ = shutdown.notified() => tracing::info!("shutdown requested: stopping services"),
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping services"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping services"),
+            _ = shutdown.notified() => tracing::info!("shutdown requested: stopping services"),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading {}", config.path.display());
+                // In a task of its own, so that a SIGTERM during a long reload is still heard.
+                let reloader = reloader.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = reloader.reload(false).await {
+                        match &e {
+                            reload::ReloadError::Invalid { problems, .. } => {
+                                tracing::error!("reload refused: {e}:\n{}", problems.join("\n"))
+                            }
+                            _ => tracing::error!("reload failed: {e}"),
+                        }
+                    }
+                });
+                continue;
+            }
+        }
+        break;
     }
+    let supervisor = live.get();
     if let Some(task) = auto_start {
         task.abort();
     }

@@ -37,7 +37,7 @@ pub fn socket_path(state: &StateDir) -> PathBuf {
 }
 
 /// Serves the socket until the task is aborted.
-pub async fn serve(listener: UnixListener, supervisor: Supervisor) {
+pub async fn serve(listener: UnixListener, supervisor: super::reload::LiveSupervisor) {
     loop {
         let stream = super::accept_same_user(&listener, "registry").await;
         let supervisor = supervisor.clone();
@@ -49,14 +49,18 @@ pub async fn serve(listener: UnixListener, supervisor: Supervisor) {
     }
 }
 
-async fn connection(stream: UnixStream, supervisor: &Supervisor) -> std::io::Result<()> {
+async fn connection(
+    stream: UnixStream,
+    supervisor: &super::reload::LiveSupervisor,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
         let answer = match next_line(&mut read, MAX_LINE).await? {
             Line::End => return Ok(()),
             Line::Text(line) if line.trim_ascii().is_empty() => continue,
-            Line::Text(line) => answer(supervisor, &line).await,
+            // Each request with the supervisor of the config served when it arrives.
+            Line::Text(line) => answer(&supervisor.get(), &line).await,
             Line::TooLong => Answer::error(format!(
                 "request line longer than {MAX_LINE} bytes; send one JSON object per line"
             )),

@@ -217,6 +217,13 @@ pub fn locate_problem(
 /// check's grant covers what it needs.
 pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<Diagnostic>> {
     let host = host(config, state).await?;
+    Ok(problems_in(&host, config, true).await)
+}
+
+/// The problems of `config` that `host` (made for it) finds; with `preflight`, also the
+/// deployments' pre-flight findings (not for a reload: a running service's own container or
+/// port would count against it).
+pub async fn problems_in(host: &PluginHost, config: &Config, preflight: bool) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for s in &config.services {
         let info = service_info(config, s);
@@ -230,6 +237,7 @@ pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<D
                     .iter()
                     .map(|p| locate_problem(config, &s.name, table, &p.key, &p.message)),
             ),
+            Ok(_) if !preflight => {}
             Ok(_) => match host.preflight(&s.deployment.mode, &info, &settings).await {
                 Err(e) => out.push(whole(e.to_string())),
                 Ok(reply) => out.extend(
@@ -257,20 +265,22 @@ pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<D
             }
         }
     }
-    out.extend(hook_problems(config, &host).await);
-    Ok(out)
+    out.extend(hook_problems(config, host).await);
+    out
 }
 
 /// The problems of every hook entry: its plugin's complaints about its settings, and a grant
 /// that does not cover what it needs. A platform-wide entry belongs to no service.
 async fn hook_problems(config: &Config, host: &PluginHost) -> Vec<Diagnostic> {
-    let platform = config.hooks.iter().map(|h| (None, h));
-    let own = config
-        .services
-        .iter()
-        .flat_map(|s| s.hooks.iter().map(move |h| (Some(s), h)));
+    // Collected first: an iterator of closures held across the awaits below would make this
+    // future not `Send` for every lifetime (what a spawned reload needs).
+    let mut entries: Vec<(Option<&Service>, &crate::config::HookEntry)> =
+        config.hooks.iter().map(|h| (None, h)).collect();
+    for s in &config.services {
+        entries.extend(s.hooks.iter().map(|h| (Some(s), h)));
+    }
     let mut out = Vec::new();
-    for (service, entry) in platform.chain(own) {
+    for (service, entry) in entries {
         let settings = settings(&entry.settings);
         let name = service.map_or("", |s| s.name.as_str());
         let at = |key: &str, message: &str| Diagnostic {

@@ -4,6 +4,7 @@
 
 mod files;
 pub mod hooks;
+mod live;
 mod logs;
 mod marks;
 mod monitor;
@@ -12,11 +13,12 @@ mod precise_sleep;
 pub mod preflight;
 pub mod process;
 mod reaper;
+mod reload;
 mod service;
 mod start;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::{BoxFuture, join_all};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -101,13 +103,15 @@ pub enum SupervisorError {
 /// Pre-flight checks of one start that run at once.
 const PREFLIGHTS_AT_ONCE: usize = 2;
 
+#[derive(Clone)]
 struct Handle {
     tx: mpsc::Sender<service::Command>,
     snapshot: watch::Receiver<Snapshot>,
     log: logs::ServiceLog,
 }
 
-/// The daemon's handle on every service task.
+/// The daemon's handle on every service task, for one config: a reload makes a new one (see
+/// `reload`), which keeps the tasks of the services that stay.
 #[derive(Clone)]
 pub struct Supervisor {
     services: Arc<BTreeMap<String, Handle>>,
@@ -116,6 +120,75 @@ pub struct Supervisor {
     config: Arc<Config>,
     deployer: Arc<dyn Deployer>,
     checker: Arc<dyn Checker>,
+    parts: Arc<Parts>,
+}
+
+/// What every config's supervisor of one daemon shares.
+struct Parts {
+    state: StateDir,
+    reaper: Reaper,
+    marks: marks::Marks,
+    /// The plugins every service calls, replaced as a whole by a reload.
+    plugins: Arc<live::LivePlugins>,
+    /// The logs of services a reload removed: a service of the same name added back later
+    /// takes its log over, since that log's task still drains the service's FIFOs.
+    retired_logs: Mutex<HashMap<String, logs::ServiceLog>>,
+}
+
+impl Parts {
+    /// Starts the task and the health monitor of `svc`.
+    fn spawn(
+        &self,
+        svc: &Service,
+        base_dir: std::path::PathBuf,
+        files: files::FilesReady,
+        hooks: &Hooks,
+        events: &broadcast::Sender<Event>,
+    ) -> Handle {
+        let fifos = process::OutputFifos::paths(&self.state.fifo_dir(), &svc.name);
+        let retired = self
+            .retired_logs
+            .lock()
+            .expect("not poisoned")
+            .remove(&svc.name);
+        let log = retired.unwrap_or_else(|| {
+            logs::ServiceLog::start(
+                self.state.log_file(&svc.name),
+                fifos.clone(),
+                files.clone(),
+                Rotation::default(),
+            )
+        });
+        let (tx, rx) = mpsc::channel(64);
+        let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
+        let service = Arc::new(svc.clone());
+        let (settings, settings_rx) = watch::channel(service.clone());
+        let service_hooks = service::ServiceHooks::new(hooks.clone(), &service, &log, events);
+        let checker: Arc<dyn Checker> = self.plugins.clone();
+        tokio::spawn(monitor::run(
+            settings_rx,
+            checker,
+            snapshot.clone(),
+            tx.clone(),
+        ));
+        let task = service::ServiceTask {
+            service,
+            base_dir,
+            deployer: self.plugins.clone(),
+            reaper: self.reaper.clone(),
+            state: self.state.clone(),
+            log: log.clone(),
+            fifos,
+            files,
+            marks: self.marks.clone(),
+            hooks: service_hooks,
+            events: events.clone(),
+            watch,
+            settings,
+        };
+        tokio::spawn(task.run(rx));
+        Handle { tx, snapshot, log }
+    }
 }
 
 impl Supervisor {
@@ -139,45 +212,20 @@ impl Supervisor {
         let hooks = Hooks::new(hooks, config.hooks.clone());
         // A client of the event stream that falls this far behind is told so (`lagged`).
         let (events, _) = broadcast::channel(256);
-        let marks = marks::Marks::new(&state);
+        let parts = Arc::new(Parts {
+            marks: marks::Marks::new(&state),
+            state: state.clone(),
+            reaper,
+            plugins: Arc::new(live::LivePlugins::new(deployer, checker)),
+            retired_logs: Mutex::default(),
+        });
         let mut services = BTreeMap::new();
         for svc in &config.services {
-            let fifos = process::OutputFifos::paths(&state.fifo_dir(), &svc.name);
             let files = files
                 .of(&svc.name)
                 .expect("the files of every service of the config are prepared");
-            let log = logs::ServiceLog::start(
-                state.log_file(&svc.name),
-                fifos.clone(),
-                files.clone(),
-                Rotation::default(),
-            );
-            let (tx, rx) = mpsc::channel(64);
-            let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
-            let service = Arc::new(svc.clone());
-            let service_hooks = service::ServiceHooks::new(hooks.clone(), &service, &log, &events);
-            tokio::spawn(monitor::run(
-                service.clone(),
-                checker.clone(),
-                snapshot.clone(),
-                tx.clone(),
-            ));
-            let task = service::ServiceTask {
-                service,
-                base_dir: config.dir(),
-                deployer: deployer.clone(),
-                reaper: reaper.clone(),
-                state: state.clone(),
-                log: log.clone(),
-                fifos,
-                files,
-                marks: marks.clone(),
-                hooks: service_hooks,
-                events: events.clone(),
-                watch,
-            };
-            tokio::spawn(task.run(rx));
-            services.insert(svc.name.clone(), Handle { tx, snapshot, log });
+            let handle = parts.spawn(svc, config.dir(), files, &hooks, &events);
+            services.insert(svc.name.clone(), handle);
         }
         for stale in state.saved_services() {
             if !services.contains_key(&stale) {
@@ -196,8 +244,9 @@ impl Supervisor {
             events,
             graph,
             config,
-            deployer,
-            checker,
+            deployer: parts.plugins.clone(),
+            checker: parts.plugins.clone(),
+            parts,
         }
     }
 
@@ -274,7 +323,8 @@ impl Supervisor {
         self.stop_now(name, force, cause).await
     }
 
-    fn is_active(&self, name: &str) -> bool {
+    /// Whether `name` runs or is on its way up or down.
+    pub fn is_active(&self, name: &str) -> bool {
         self.services
             .get(name)
             .is_some_and(|h| h.snapshot.borrow().status.is_active())

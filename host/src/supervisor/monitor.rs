@@ -18,14 +18,11 @@ use crate::health::{Checker, HealthTracker};
 static CHECK_GRID: LazyLock<Instant> = LazyLock::new(Instant::now);
 
 pub(super) async fn run(
-    service: Arc<Service>,
+    settings: watch::Receiver<Arc<Service>>,
     checker: Arc<dyn Checker>,
     mut snapshots: watch::Receiver<Snapshot>,
     commands: mpsc::Sender<Command>,
 ) {
-    let Some(check) = service.health_check.as_ref() else {
-        return;
-    };
     loop {
         // Wait for a process to watch.
         let pid = loop {
@@ -38,6 +35,16 @@ pub(super) async fn run(
             if snapshots.changed().await.is_err() {
                 return;
             }
+        };
+        // The settings of the service as this process was started (a reload that changes
+        // them restarts the process).
+        let service = settings.borrow().clone();
+        let Some(check) = service.health_check.as_ref() else {
+            // Nothing to check for this process: wait for the next.
+            if wait_for_other(&mut snapshots, pid).await {
+                continue;
+            }
+            return;
         };
         let mut tracker = HealthTracker::new(
             check.retries,
@@ -77,6 +84,19 @@ pub(super) async fn run(
             {
                 return;
             }
+        }
+    }
+}
+
+/// Waits until the service no longer runs as `pid`; false when the service's task is gone.
+async fn wait_for_other(snapshots: &mut watch::Receiver<Snapshot>, pid: i32) -> bool {
+    loop {
+        if snapshots.changed().await.is_err() {
+            return false;
+        }
+        let s = snapshots.borrow_and_update();
+        if s.status != Status::Running || s.pid != Some(pid) {
+            return true;
         }
     }
 }

@@ -2,6 +2,7 @@
 //! changes go out as events. Nothing else touches a service's process or record.
 
 mod hooked;
+mod reconfigure;
 mod recovery;
 
 use std::path::PathBuf;
@@ -43,6 +44,15 @@ pub(super) enum Command {
     },
     /// The health monitor's verdict after a check of process `pid`.
     Health { pid: i32, health: Health },
+    /// A reload's new settings for the service and hooks for every service: applied at once,
+    /// without touching a running process (a reload that changes how the service runs stops
+    /// it first and starts it after).
+    Reconfigure {
+        service: Arc<Service>,
+        hooks: super::hooks::Hooks,
+    },
+    /// The service left the config (and was stopped): the task ends.
+    Retire,
 }
 
 /// What a start came to.
@@ -87,6 +97,8 @@ pub(super) struct ServiceTask {
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
     pub watch: watch::Sender<Snapshot>,
+    /// The service's settings as its health monitor reads them (a reload replaces them).
+    pub settings: watch::Sender<Arc<Service>>,
 }
 
 struct Machine {
@@ -126,8 +138,8 @@ impl ServiceTask {
             let restart_at = m.restart_at;
             tokio::select! {
                 cmd = commands.recv() => match cmd {
+                    Some(Command::Retire) | None => return,
                     Some(c) => m.handle(c).await,
-                    None => return,
                 },
                 exit = async { (&mut m.running.as_mut().expect("guarded").exit).await }, if m.running.is_some() => {
                     m.exited(exit).await;
@@ -229,6 +241,8 @@ impl Machine {
                 let result = self.stop(force, cause).await;
                 let _ = reply.send(result.map(|()| self.snapshot()));
             }
+            Command::Reconfigure { service, hooks } => self.reconfigure(service, hooks),
+            Command::Retire => unreachable!("the task's loop ends on Retire"),
         }
     }
 
