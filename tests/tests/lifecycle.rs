@@ -260,6 +260,33 @@ fn a_conflicting_service_is_refused_by_pre_flight_unless_forced() {
 }
 
 #[test]
+fn a_typo_in_a_check_table_refuses_the_start_at_its_line_before_anything_starts() {
+    let (a, b) = (free_port(), free_port());
+    let config = [
+        listener("db", a, 0.0, -1.0, ""),
+        listener("web", b, 0.0, -1.0, r#"dependencies = ["db"]"#)
+            .replace(&format!("port = {b}"), &format!("prot = {b}")),
+    ]
+    .concat();
+    let p = Platform::new(&config);
+    let started = std::time::Instant::now();
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let out = format!("{}{}", r.stdout, r.stderr);
+    assert!(out.contains("Pre-flight check failed"), "{out}");
+    // Located at the key, with the plugin's suggestion.
+    assert!(
+        out.contains("services.toml:") && out.contains("services.web.health_check.tcp.prot"),
+        "{out}"
+    );
+    assert!(out.contains("did you mean \"port\""), "{out}");
+    // Refused at once, not a start_timeout later, and nothing was started.
+    assert!(started.elapsed() < Duration::from_secs(20), "{out}");
+    assert_eq!(p.status("db")["status"], "stopped");
+    assert_eq!(p.status("web")["status"], "stopped");
+}
+
+#[test]
 fn a_service_whose_check_starts_failing_is_restarted() {
     let a = free_port();
     let extra = "";

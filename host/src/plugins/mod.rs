@@ -7,8 +7,10 @@
 //! `hooks` the hook runner (entries' subscriptions, events, the services view).
 
 mod hooks;
+mod problems;
 mod supervised;
 
+pub use problems::{problems, problems_in};
 pub use supervised::Plugins;
 
 use std::collections::{BTreeSet, HashMap};
@@ -210,98 +212,6 @@ pub fn locate_problem(
         service: Some(service.to_string()),
         message: message.to_string(),
     }
-}
-
-/// Every problem the plugins find in a config, located in the file: each deployment's
-/// settings (and, when they are valid, its pre-flight), each check's settings, and whether a
-/// check's grant covers what it needs.
-pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<Diagnostic>> {
-    let host = host(config, state).await?;
-    Ok(problems_in(&host, config, true).await)
-}
-
-/// The problems of `config` that `host` (made for it) finds; with `preflight`, also the
-/// deployments' pre-flight findings (not for a reload: a running service's own container or
-/// port would count against it).
-pub async fn problems_in(host: &PluginHost, config: &Config, preflight: bool) -> Vec<Diagnostic> {
-    let mut out = Vec::new();
-    for s in &config.services {
-        let info = service_info(config, s);
-        let table = &s.deployment.settings;
-        let settings = settings(table);
-        let whole = |message: String| locate_problem(config, &s.name, table, "", &message);
-        match host.validate_mode(&s.deployment.mode, &settings).await {
-            Err(e) => out.push(whole(e.to_string())),
-            Ok(problems) if !problems.is_empty() => out.extend(
-                problems
-                    .iter()
-                    .map(|p| locate_problem(config, &s.name, table, &p.key, &p.message)),
-            ),
-            Ok(_) if !preflight => {}
-            Ok(_) => match host.preflight(&s.deployment.mode, &info, &settings).await {
-                Err(e) => out.push(whole(e.to_string())),
-                Ok(reply) => out.extend(
-                    reply
-                        .value
-                        .iter()
-                        .filter(|f| !f.ok)
-                        .map(|f| whole(f.message.clone())),
-                ),
-            },
-        }
-        if let Some(check) = &s.health_check {
-            let settings = self::settings(&check.settings);
-            let at = |key: &str, message: &str| {
-                locate_problem(config, &s.name, &check.settings, key, message)
-            };
-            match host.validate_check(&check.check_type, &settings).await {
-                Err(e) => out.push(at("", &e.to_string())),
-                Ok(problems) => out.extend(problems.iter().map(|p| at(&p.key, &p.message))),
-            }
-            if let Err(e @ PluginError::Denied { .. }) =
-                host.authorize(&check.check_type, &settings, &info).await
-            {
-                out.push(at("", &e.to_string()));
-            }
-        }
-    }
-    out.extend(hook_problems(config, host).await);
-    out
-}
-
-/// The problems of every hook entry: its plugin's complaints about its settings, and a grant
-/// that does not cover what it needs. A platform-wide entry belongs to no service.
-async fn hook_problems(config: &Config, host: &PluginHost) -> Vec<Diagnostic> {
-    // Collected first: an iterator of closures held across the awaits below would make this
-    // future not `Send` for every lifetime (what a spawned reload needs).
-    let mut entries: Vec<(Option<&Service>, &crate::config::HookEntry)> =
-        config.hooks.iter().map(|h| (None, h)).collect();
-    for s in &config.services {
-        entries.extend(s.hooks.iter().map(|h| (Some(s), h)));
-    }
-    let mut out = Vec::new();
-    for (service, entry) in entries {
-        let settings = settings(&entry.settings);
-        let name = service.map_or("", |s| s.name.as_str());
-        let at = |key: &str, message: &str| Diagnostic {
-            service: service.map(|s| s.name.clone()),
-            ..locate_problem(config, name, &entry.settings, key, message)
-        };
-        match host.validate_hook(&entry.plugin, &settings).await {
-            Err(e) => out.push(at("", &e.to_string())),
-            Ok(problems) => out.extend(problems.iter().map(|p| at(&p.key, &p.message))),
-        }
-        let info = ServiceInfo {
-            name: name.to_string(),
-            config_dir: config.dir(),
-        };
-        if let Err(e @ PluginError::Denied { .. }) =
-            host.authorize(&entry.plugin, &settings, &info).await
-        {
-            out.push(at("", &e.to_string()));
-        }
-    }
-    out
 }
 
 /// Health checks run in this process, for a CLI without a daemon (so they work for services

@@ -20,6 +20,7 @@ use crate::supervisor::{CheckKind, Deployer, LaunchSpec, PreflightCheck, process
 /// prerequisites) and health checks through the check type's plugin.
 pub struct Plugins {
     host: PluginHost,
+    config: Arc<Config>,
     /// Each service's plugin inputs, made once from the config (a check runs every second).
     inputs: HashMap<String, Inputs>,
 }
@@ -29,6 +30,9 @@ struct Inputs {
     info: ServiceInfo,
     deployment: Settings,
     check: Option<Settings>,
+    /// The problems of the plugin tables a start uses, located in the file: found at the
+    /// first pre-flight (the tables do not change while this host serves them).
+    problems: tokio::sync::OnceCell<Vec<String>>,
 }
 
 impl Plugins {
@@ -41,11 +45,16 @@ impl Plugins {
                     info: service_info(&config, s),
                     deployment: settings(&s.deployment.settings),
                     check: s.health_check.as_ref().map(|hc| settings(&hc.settings)),
+                    problems: tokio::sync::OnceCell::new(),
                 };
                 (s.name.clone(), inputs)
             })
             .collect();
-        Self { host, inputs }
+        Self {
+            host,
+            config,
+            inputs,
+        }
     }
 
     fn inputs(&self, service: &Service) -> Result<&Inputs, String> {
@@ -145,6 +154,30 @@ impl Deployer for Plugins {
 
     fn prerequisites<'a>(&'a self, service: &'a Service) -> BoxFuture<'a, Vec<PreflightCheck>> {
         async move {
+            // A typo in a plugin table or a grant missing for it refuses the start here, at
+            // its line, instead of failing it a `start_timeout` later.
+            if let Ok(inputs) = self.inputs(service) {
+                let problems = inputs
+                    .problems
+                    .get_or_init(|| async {
+                        super::problems::service_problems(&self.host, &self.config, service)
+                            .await
+                            .iter()
+                            .map(|d| d.to_string())
+                            .collect()
+                    })
+                    .await;
+                if !problems.is_empty() {
+                    return problems
+                        .iter()
+                        .map(|p| PreflightCheck {
+                            kind: CheckKind::Prerequisites,
+                            ok: false,
+                            message: p.clone(),
+                        })
+                        .collect();
+                }
+            }
             let mode = &service.deployment.mode;
             let found = match self.inputs(service) {
                 Ok(inputs) => self
