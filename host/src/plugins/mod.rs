@@ -48,7 +48,12 @@ fn named_plugins(config: &Config) -> BTreeSet<String> {
         .iter()
         .flat_map(|s| {
             std::iter::once(s.deployment.mode.clone())
-                .chain(s.health_check.as_ref().map(|h| h.check_type.clone()))
+                .chain(
+                    s.health_check
+                        .as_ref()
+                        .filter(|h| h.by_plugin())
+                        .map(|h| h.check_type.clone()),
+                )
                 .chain(s.hooks.iter().map(|h| h.plugin.clone()))
         })
         .chain(hooks)
@@ -241,7 +246,8 @@ pub async fn problems(config: &Config, state: &StateDir) -> anyhow::Result<Vec<D
                 ),
             },
         }
-        if let Some(check) = &s.health_check {
+        // A notify check's table is the host's, read with the config.
+        if let Some(check) = s.health_check.as_ref().filter(|c| c.by_plugin()) {
             let settings = self::settings(&check.settings);
             let at = |key: &str, message: &str| {
                 locate_problem(config, &s.name, &check.settings, key, message)

@@ -7,6 +7,7 @@ pub mod hooks;
 mod logs;
 mod marks;
 mod monitor;
+mod notify;
 mod policy;
 mod precise_sleep;
 pub mod preflight;
@@ -156,12 +157,16 @@ impl Supervisor {
             let (watch, snapshot) = watch::channel(Snapshot::stopped(&svc.name));
             let service = Arc::new(svc.clone());
             let service_hooks = service::ServiceHooks::new(hooks.clone(), &service, &log, &events);
-            tokio::spawn(monitor::run(
-                service.clone(),
-                checker.clone(),
-                snapshot.clone(),
-                tx.clone(),
-            ));
+            // A notify check listens for the service's word; every other check is polled.
+            let notify = notify::start(&service, &state, log.clone(), snapshot.clone(), tx.clone());
+            if notify.is_none() {
+                tokio::spawn(monitor::run(
+                    service.clone(),
+                    checker.clone(),
+                    snapshot.clone(),
+                    tx.clone(),
+                ));
+            }
             let task = service::ServiceTask {
                 service,
                 base_dir: config.dir(),
@@ -173,6 +178,7 @@ impl Supervisor {
                 files,
                 marks: marks.clone(),
                 hooks: service_hooks,
+                notify,
                 events: events.clone(),
                 watch,
             };
@@ -299,13 +305,20 @@ impl Supervisor {
     }
 
     /// Runs a service's health check now (whether or not it runs under Keel); `None` when it
-    /// has no check.
+    /// has no check. A notify check cannot be run: its answer is what the service last said.
     pub async fn check_now(&self, name: &str) -> Result<Option<CheckReport>, SupervisorError> {
-        self.handle(name)?;
+        let handle = self.handle(name)?;
         let service = self
             .config
             .service(name)
             .expect("supervised services are in the config");
+        if service
+            .health_check
+            .as_ref()
+            .is_some_and(|c| !c.by_plugin())
+        {
+            return Ok(Some(notify::answer_now(&handle.snapshot.borrow())));
+        }
         Ok(self.checker.check(service).await)
     }
 

@@ -18,6 +18,7 @@ use super::files::FilesReady;
 use super::hooks::Gate;
 use super::logs::ServiceLog;
 use super::marks::Marks;
+use super::notify::Endpoint;
 use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
 use super::reaper::Reaper;
@@ -83,6 +84,8 @@ pub(super) struct ServiceTask {
     /// What marks the service's processes, to recognise them after a daemon restart.
     pub marks: Marks,
     pub hooks: ServiceHooks,
+    /// A notify check's socket and pipe, handed to each process it launches.
+    pub notify: Option<Endpoint>,
     pub events: broadcast::Sender<Event>,
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
@@ -179,13 +182,23 @@ impl Machine {
     }
 
     /// The health of a process that has just started (or been re-adopted): starting, when
-    /// the service has a check.
+    /// the service has a check; healthy for a re-adopted notify service that said it was
+    /// ready to the previous daemon (it will not say so again).
     fn fresh_health(&self) -> Option<Health> {
-        self.t
-            .service
-            .health_check
-            .as_ref()
-            .map(|_| Health::starting())
+        let check = self.t.service.health_check.as_ref()?;
+        if check.notify.is_some() && self.record.ready {
+            return Some(Health {
+                state: HealthState::Healthy,
+                failures: 0,
+                last: Some(crate::health::CheckReport {
+                    healthy: true,
+                    message: "ready before the daemon restarted".to_string(),
+                    duration_ms: 0,
+                    at_ms: now_ms(),
+                }),
+            });
+        }
+        Some(Health::starting())
     }
 
     /// Saves the record if it differs from what was saved last. The writing (temp file,
@@ -193,6 +206,7 @@ impl Machine {
     /// workers do not, so services starting together save in parallel.
     async fn persist(&mut self) {
         self.record.process = self.running.as_ref().map(|r| r.id);
+        self.record.ready &= self.running.is_some();
         if self.saved.as_ref() == Some(&self.record) {
             return;
         }
@@ -298,9 +312,23 @@ impl Machine {
         // The hooks' variables come after the deployment's, so a site's policy has the last
         // word; the marks come last of all, so nothing hides a service from recovery.
         marked.env.extend(hook_env);
+        let notify = match &self.t.notify {
+            Some(n) => Some(
+                n.prepare()
+                    .map_err(|e| format!("cannot start `{}`: {e}", self.name()))?,
+            ),
+            None => None,
+        };
+        if let Some(n) = &notify {
+            marked.env.extend(n.env.iter().cloned());
+        }
         marked.env.extend(self.t.marks.env(self.name()));
-        let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir)
+        let descriptor = notify.as_ref().and_then(|n| n.descriptor.as_ref());
+        let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir, descriptor)
             .map_err(|e| format!("cannot start `{}`: {e}", marked.program))?;
+        if let (Some(endpoint), Some(prepared)) = (&self.t.notify, notify) {
+            endpoint.launched(id.pid, prepared);
+        }
         let exit = self
             .t
             .reaper
@@ -314,6 +342,7 @@ impl Machine {
         self.record.started_at_ms = Some(now_ms());
         self.record.stop_signal = Some(marked.stop_signal.as_str().to_string());
         self.record.stop_command = marked.stop_command.clone();
+        self.record.ready = false;
         self.health = self.fresh_health();
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
@@ -503,6 +532,9 @@ impl Machine {
             "health: {} ({message})",
             state.as_str()
         );
+        if state == HealthState::Healthy && self.t.notify.is_some() {
+            self.record.ready = true;
+        }
         self.set(self.status).await;
         if state == HealthState::Healthy {
             self.notify(HookPhase::OnHealthy, HookCause::Health, message.clone());
