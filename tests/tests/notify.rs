@@ -52,12 +52,25 @@ fn notify_check(name: &str, table: &str) -> String {
     )
 }
 
-/// Nanoseconds since the epoch, as a service's `date +%s%N` wrote them to `file`.
+/// Nanoseconds since the epoch, as a service's `date +%s%N` wrote them to `file` (waited for:
+/// a service without a check counts as started once its process runs, maybe before `date`).
 fn stamp(file: &Path) -> u128 {
-    let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    text.trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{}: {e}: {text:?}", file.display()))
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        if text.ends_with('\n') {
+            return text
+                .trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("{}: {e}: {text:?}", file.display()));
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} was not written",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn pid(v: &serde_json::Value) -> i64 {
