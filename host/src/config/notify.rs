@@ -13,7 +13,7 @@ pub const NOTIFY: &str = "notify";
 pub const NOTIFY_KEYS: [&str; 2] = ["watchdog", "notification_fd"];
 
 /// The polling keys of a check, which a notify check has no use for.
-const POLLING_KEYS: [&str; 3] = ["interval", "retries", "timeout"];
+pub(super) const POLLING_KEYS: [&str; 3] = ["interval", "retries", "timeout"];
 
 /// The descriptors a service may be told to write its readiness to: not stdin, stdout or
 /// stderr, and below the usual soft limit on open files.

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::full_form::{CHECK_KEYS, STANDARD_CHECKS, STANDARD_MODES};
 use super::model::ServiceType;
-use super::notify::NOTIFY;
+use super::notify::{NOTIFY, POLLING_KEYS};
 
 /// The schema, as a JSON document.
 pub fn json_schema() -> Value {
@@ -431,7 +431,7 @@ impl Selector for HealthCheck {
 /// The parser accepts, beside the selector's common keys, the standard plugins' tables and a
 /// table named after the selected plugin. A third-party plugin's name is open, so another
 /// table is allowed only when the selected plugin is not a standard one; `type = "none"`
-/// allows no table at all, and `type = "notify"` only its own.
+/// allows no table at all, and `type = "notify"` no polling key.
 fn selector_keys_only_when_standard<T: Selector>(schema: &mut Schema) {
     // `additionalProperties` inside `then` would not see the properties listed here, so the
     // closed case lists the keys by name.
@@ -454,7 +454,7 @@ fn selector_keys_only_when_standard<T: Selector>(schema: &mut Schema) {
         // A notify check is not polled: it has none of the polling keys.
         rules.push(json!({
             "if": when(vec![NOTIFY]),
-            "then": { "propertyNames": { "enum": ["type", NOTIFY] } },
+            "then": { "propertyNames": { "not": { "enum": POLLING_KEYS } } },
         }));
     }
     schema.insert("allOf".into(), Value::Array(rules));

@@ -117,7 +117,7 @@ fn required_keys_and_no_nulls() {
 }
 
 #[test]
-fn a_notify_check_takes_only_its_own_table() {
+fn a_notify_check_takes_no_polling_key() {
     let schema = json_schema();
     let rules = definition(&schema, "HealthCheck")["allOf"]
         .as_array()
@@ -127,7 +127,7 @@ fn a_notify_check_takes_only_its_own_table() {
         .find(|r| r["if"]["properties"]["type"]["enum"] == serde_json::json!(["notify"]))
         .expect("a rule for type = notify");
     assert_eq!(
-        notify["then"]["propertyNames"]["enum"],
-        serde_json::json!(["type", "notify"])
+        notify["then"]["propertyNames"]["not"]["enum"],
+        serde_json::json!(["interval", "retries", "timeout"])
     );
 }
