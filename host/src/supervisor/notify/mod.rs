@@ -38,8 +38,8 @@ pub(super) struct Endpoint {
     settings: NotifyCheck,
     /// Why the socket could not be bound (a start then fails with it).
     unbound: Option<String>,
-    /// The read end of each launched process's notification pipe, to the readiness task.
-    pipes: mpsc::UnboundedSender<(i32, OwnedFd)>,
+    /// Each launched process, with its notification pipe's read end, to the readiness task.
+    launches: mpsc::UnboundedSender<(i32, Option<OwnedFd>)>,
 }
 
 /// What one launch gives the process: variables, and the write end of its notification pipe
@@ -78,12 +78,11 @@ impl Endpoint {
         })
     }
 
-    /// After process `pid` was spawned with `prepared` (its write end is closed here, so
-    /// that the daemon sees the pipe end when the service closes its own).
+    /// After process `pid` was spawned with `prepared`: the readiness task listens for it from
+    /// now on (the write end is closed here, so that the daemon sees the pipe end when the
+    /// service closes its own).
     pub fn launched(&self, pid: i32, prepared: Prepared) {
-        if let Some(r) = prepared.read_end {
-            let _ = self.pipes.send((pid, r));
-        }
+        let _ = self.launches.send((pid, prepared.read_end));
     }
 }
 
@@ -109,12 +108,12 @@ pub(super) fn start(
             (None, Some(e))
         }
     };
-    let (pipes, pipes_rx) = mpsc::unbounded_channel();
+    let (launches, launches_rx) = mpsc::unbounded_channel();
     let task = Task {
         service: service.clone(),
         settings: settings.clone(),
         socket,
-        pipes: pipes_rx,
+        launches: launches_rx,
         log,
         commands,
     };
@@ -123,7 +122,7 @@ pub(super) fn start(
         path,
         settings,
         unbound,
-        pipes,
+        launches,
     })
 }
 
@@ -149,7 +148,8 @@ struct Task {
     service: Arc<Service>,
     settings: NotifyCheck,
     socket: Option<AsyncFd<OwnedFd>>,
-    pipes: mpsc::UnboundedReceiver<(i32, OwnedFd)>,
+    /// Each process the service's task launches, with its pipe's read end, told at spawn.
+    launches: mpsc::UnboundedReceiver<(i32, Option<OwnedFd>)>,
     log: ServiceLog,
     commands: mpsc::Sender<Command>,
 }
@@ -157,49 +157,77 @@ struct Task {
 /// What woke the task.
 enum Woken {
     Changed,
+    Launched(Option<(i32, Option<OwnedFd>)>),
     Datagram(socket::Datagram),
     Pipe(PipeRead),
     Deadline,
-    Gone,
+}
+
+/// A process to listen for: its PID, its notification pipe, and whether it was ready before.
+struct Watched {
+    pid: i32,
+    pipe: Option<OwnedFd>,
+    ready_before: bool,
 }
 
 impl Task {
     async fn run(mut self, mut snapshots: watch::Receiver<Snapshot>) {
+        let mut next = None;
         loop {
-            // Wait for a process; what arrives meanwhile (a stray process's words) is dropped.
-            let (pid, ready_before) = loop {
-                {
-                    let s = snapshots.borrow_and_update();
-                    if let (Status::Running, Some(pid)) = (s.status, s.pid) {
-                        let ready =
-                            s.health.as_ref().map(|h| h.state) == Some(HealthState::Healthy);
-                        break (pid, ready);
-                    }
-                }
-                tokio::select! {
-                    changed = snapshots.changed() => if changed.is_err() { return },
-                    _ = receive(&self.socket) => {}
-                }
+            let watched = match next.take() {
+                Some(w) => w,
+                None => match self.wait(&mut snapshots).await {
+                    Some(w) => w,
+                    None => return,
+                },
             };
-            if !self.watch_process(pid, ready_before, &mut snapshots).await {
-                return;
+            match self.watch_process(watched, &mut snapshots).await {
+                Ok(launched) => next = launched,
+                Err(Gone) => return,
             }
         }
     }
 
-    /// Listens for process `pid` until it no longer runs; false when the service is gone.
-    async fn watch_process(
-        &mut self,
-        pid: i32,
-        ready_before: bool,
-        snapshots: &mut watch::Receiver<Snapshot>,
-    ) -> bool {
-        let mut pipe = None;
-        while let Ok((p, fd)) = self.pipes.try_recv() {
-            if p == pid {
-                pipe = register(fd).ok();
+    /// Waits for a process: one this daemon launches (told at once, before the service's
+    /// snapshot says it runs, so that nothing it says first is missed) or one it re-adopts.
+    /// What arrives meanwhile, when no process of the service runs, is dropped.
+    async fn wait(&mut self, snapshots: &mut watch::Receiver<Snapshot>) -> Option<Watched> {
+        loop {
+            {
+                let s = snapshots.borrow_and_update();
+                if let (Status::Running, Some(pid)) = (s.status, s.pid) {
+                    let ready = s.health.as_ref().map(|h| h.state) == Some(HealthState::Healthy);
+                    return Some(Watched {
+                        pid,
+                        pipe: None,
+                        ready_before: ready,
+                    });
+                }
+            }
+            tokio::select! {
+                changed = snapshots.changed() => changed.ok()?,
+                launched = self.launches.recv() => {
+                    let (pid, pipe) = launched?;
+                    return Some(Watched { pid, pipe, ready_before: false });
+                }
+                _ = receive(&self.socket) => {}
             }
         }
+    }
+
+    /// Listens for one process until it no longer runs. `Ok(Some)`: the next process was
+    /// launched meanwhile; `Err`: the service is gone.
+    async fn watch_process(
+        &mut self,
+        watched: Watched,
+        snapshots: &mut watch::Receiver<Snapshot>,
+    ) -> Result<Option<Watched>, Gone> {
+        let Watched {
+            pid,
+            pipe,
+            ready_before,
+        } = watched;
+        let mut pipe = pipe.and_then(|fd| register(fd).ok());
         let start_timeout = self.service.startup.start_timeout;
         let now = Instant::now();
         let mut readiness =
@@ -212,20 +240,37 @@ impl Task {
         loop {
             let deadline = readiness.deadline();
             let woken = tokio::select! {
-                changed = snapshots.changed() => if changed.is_err() { Woken::Gone } else { Woken::Changed },
+                changed = snapshots.changed() => { changed.map_err(|_| Gone)?; Woken::Changed }
+                launched = self.launches.recv() => Woken::Launched(launched),
                 got = receive(&self.socket) => Woken::Datagram(got),
                 read = read_pipe(&pipe) => Woken::Pipe(read),
                 _ = sleep_until(deadline) => Woken::Deadline,
             };
             let now = Instant::now();
             let verdicts: Vec<Verdict> = match woken {
-                Woken::Gone => return false,
                 Woken::Changed => {
                     let s = snapshots.borrow_and_update();
-                    if s.status != Status::Running || s.pid != Some(pid) {
-                        return true;
+                    // Launched processes are watched from their spawn, before their snapshot
+                    // says they run: only another process, or no process wanted, ends this.
+                    if s.pid.is_some_and(|p| p != pid)
+                        || !matches!(s.status, Status::Starting | Status::Running)
+                    {
+                        return Ok(None);
                     }
                     continue;
+                }
+                Woken::Launched(None) => return Err(Gone),
+                Woken::Launched(Some((p, fd))) if p == pid => {
+                    // This process's pipe, told after its snapshot was seen.
+                    pipe = fd.and_then(|fd| register(fd).ok());
+                    continue;
+                }
+                Woken::Launched(Some((p, fd))) => {
+                    return Ok(Some(Watched {
+                        pid: p,
+                        pipe: fd,
+                        ready_before: false,
+                    }));
                 }
                 Woken::Datagram(d) => match socket::place(d.sender.as_ref(), pid) {
                     Sender::Outsider => {
@@ -257,14 +302,10 @@ impl Task {
                 let health: Health = tracker
                     .on_report(report(v.healthy, &v.message), now)
                     .clone();
-                if self
-                    .commands
+                self.commands
                     .send(Command::Health { pid, health })
                     .await
-                    .is_err()
-                {
-                    return false;
-                }
+                    .map_err(|_| Gone)?;
             }
         }
     }
@@ -276,6 +317,9 @@ fn register(fd: OwnedFd) -> std::io::Result<AsyncFd<OwnedFd>> {
     // same file for the AsyncFd's whole life.
     Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
 }
+
+/// The service's task is gone: the daemon is shutting down.
+struct Gone;
 
 fn report(healthy: bool, message: &str) -> CheckReport {
     CheckReport {
