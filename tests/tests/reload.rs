@@ -265,3 +265,42 @@ settings = {{ act = "record", path = "rec/started.txt" }}
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A service that starts reporting its own readiness (`notify`) gets what listens for it: its
+/// process is restarted with the descriptor, and the newline on it makes it healthy.
+#[test]
+fn a_service_moved_to_a_notify_check_is_restarted_with_it() {
+    let shell = |name: &str, extra: &str| {
+        format!(
+            r#"
+[services.{name}]
+[services.{name}.deployment]
+mode = "binary"
+[services.{name}.deployment.binary]
+binary_path = "/bin/sh"
+args = ["-c", "echo >&3; exec 3>&-; exec sleep 1000"]
+{extra}
+"#
+        )
+    };
+    // Without a check the script's `echo >&3` fails, harmlessly: the shell goes on.
+    let p = Platform::new(&shell("db", ""));
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let before = pid(&p, "db").unwrap();
+    std::fs::write(
+        &p.config,
+        shell(
+            "db",
+            "[services.db.health_check]\ntype = \"notify\"\n[services.db.health_check.notify]\nnotification_fd = 3",
+        ),
+    )
+    .unwrap();
+    let r = p.keel(&["platform", "reload"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, p.log("db"));
+    assert!(r.stdout.contains("changed: health_check"), "{}", r.stdout);
+    let s = p.wait_for("db", Duration::from_secs(10), |s| {
+        s["health"]["state"] == "healthy"
+    });
+    assert_ne!(s["pid"].as_i64(), Some(before));
+}

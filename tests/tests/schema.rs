@@ -158,6 +158,23 @@ fn misspelt_keys_are_rejected_and_the_parser_agrees_on_every_sample() {
             "type = \"none\"\n[services.web.startup2]",
             false,
         ),
+        // A notify check: its own table, and none of the polling keys.
+        (
+            "type = \"http\"\ninterval = 0.5",
+            "type = \"notify\"\n[services.web.health_check.notify]\nwatchdog = 5\nnotification_fd = 3",
+            true,
+        ),
+        ("type = \"http\"", "type = \"notify\"", false),
+        (
+            "type = \"http\"\ninterval = 0.5",
+            "type = \"notify\"\n[services.web.health_check.notify]\nwatchdg = 5",
+            false,
+        ),
+        (
+            "health_check = \"tcp://127.0.0.1:5432\"",
+            "health_check = \"notify\"",
+            true,
+        ),
     ];
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("web.env"), "A=1\n").unwrap();

@@ -88,6 +88,9 @@ impl Client {
             .arg("--state-dir")
             .arg(state.root())
             .args(["daemon", "--no-start", "--detach"])
+            // A daemon in the background is not what a service manager started: it must not
+            // report to the manager of the command that started it.
+            .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(
                 log.try_clone()

@@ -74,6 +74,8 @@ fn foreground(
     let state = cx.state_dir()?;
     let config = crate::config::load(&config_path)?;
     daemon::fds::prepare(config.services.len());
+    // SAFETY: no other thread exists yet (the runtime is built below).
+    let manager = unsafe { daemon::systemd::Manager::from_env() };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -86,6 +88,7 @@ fn foreground(
                 state,
                 no_start,
                 tcp,
+                manager,
             },
             // The plugin host compiles (or loads cached) plugins before anything starts.
             async |config, state| {

@@ -55,6 +55,20 @@ impl<'a> Checker<'a> {
             }
             Checker::Local(local) => {
                 let service = config.service(name).expect("checked by the caller");
+                if service
+                    .health_check
+                    .as_ref()
+                    .is_some_and(|c| !c.by_plugin())
+                {
+                    return Ok(Fresh {
+                        healthy: false,
+                        message: "a notify check is the service's own word to the daemon, \
+                                  and no daemon runs"
+                            .to_string(),
+                        duration_ms: None,
+                        monitored: None,
+                    });
+                }
                 let outcome = local.check(service).await.map_err(Failure::other)?;
                 Ok(match outcome.expect("checked by the caller") {
                     Ok(o) => Fresh {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::diag::suggestion;
 use super::model::{Deployment, HealthCheck, PluginTable, RestartPolicy, Service, Startup};
 use super::node::{Entry, Node, Table, Value};
+use super::notify::{NOTIFY, notify_check};
 use super::reader::{Cx, describe, join};
 use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
@@ -14,7 +15,7 @@ use super::service::{ServiceParts, check_name, restart_policy, restart_timing, s
 /// selected (so switching `mode` is a one-word edit).
 pub const STANDARD_MODES: [&str; 5] =
     ["binary", "docker", "docker-compose", "kubernetes", "remote"];
-pub const STANDARD_CHECKS: [&str; 5] = ["http", "tcp", "command", "file", "unix"];
+pub const STANDARD_CHECKS: [&str; 6] = ["http", "tcp", "command", "file", "unix", "notify"];
 
 pub(super) const SERVICE_KEYS: [&str; 12] = [
     "name",
@@ -198,12 +199,14 @@ fn health_check(cx: &mut Cx, node: &Node, path: &str) -> Option<HealthCheck> {
         return None;
     }
     let settings = plugin_table(cx, t, path, &check_type, &CHECK_KEYS, &STANDARD_CHECKS);
+    let notify = (check_type == NOTIFY).then(|| notify_check(cx, node, &settings.node, path));
     Some(HealthCheck {
         check_type,
         interval: interval.unwrap_or(Duration::from_secs(10)),
         retries: retries.unwrap_or(3) as u32,
         timeout: timeout.unwrap_or(Duration::from_secs(5)),
         settings,
+        notify,
     })
 }
 

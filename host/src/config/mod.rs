@@ -8,6 +8,7 @@ mod full_form;
 mod hooks;
 mod model;
 mod node;
+mod notify;
 mod parse;
 mod reader;
 mod schema;
@@ -22,6 +23,7 @@ pub use full_form::{STANDARD_CHECKS, STANDARD_MODES};
 pub use hooks::DEFAULT_HOOK_TIMEOUT;
 pub use model::*;
 pub use node::{Entry, Node, Table, Value};
+pub use notify::NOTIFY;
 pub use schema::json_schema;
 
 /// Why a config could not be loaded. Callers branch on this: a missing file and an invalid one

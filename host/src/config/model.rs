@@ -126,6 +126,27 @@ pub struct HealthCheck {
     pub retries: u32,
     pub timeout: Duration,
     pub settings: PluginTable,
+    /// `Some` for `type = "notify"`: the service reports its readiness itself, and no plugin
+    /// is called (the other fields are then unused).
+    pub notify: Option<NotifyCheck>,
+}
+
+impl HealthCheck {
+    /// Whether a check plugin answers this check (every type but `notify`).
+    pub fn by_plugin(&self) -> bool {
+        self.notify.is_none()
+    }
+}
+
+/// `[services.NAME.health_check.notify]`: how a `notify` service reports.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NotifyCheck {
+    /// The longest a ready service may go without a `WATCHDOG=1` (exported to it as
+    /// `WATCHDOG_USEC`); `None`: no watchdog.
+    pub watchdog: Option<Duration>,
+    /// s6's notification-fd: the descriptor the service writes a newline to once ready
+    /// (`NOTIFY_SOCKET` is set either way).
+    pub notification_fd: Option<i32>,
 }
 
 /// A plugin's settings table as written, with its key path for messages.

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use super::full_form::{CHECK_KEYS, STANDARD_CHECKS, STANDARD_MODES};
 use super::model::ServiceType;
+use super::notify::{NOTIFY, POLLING_KEYS};
 
 /// The schema, as a JSON document.
 pub fn json_schema() -> Value {
@@ -176,7 +177,7 @@ struct Deployment {
 #[schemars(deny_unknown_fields, transform = selector_keys_only_when_standard::<HealthCheck>)]
 #[allow(dead_code)]
 struct HealthCheck {
-    /// http | tcp | command | file | unix | none | a plugin's name
+    /// http | tcp | command | file | unix | notify | none | a plugin's name
     #[serde(rename = "type")]
     #[schemars(length(min = 1))]
     check_type: String,
@@ -192,6 +193,20 @@ struct HealthCheck {
     command: Option<PluginOwned>,
     file: Option<PluginOwned>,
     unix: Option<PluginOwned>,
+    notify: Option<Notify>,
+}
+
+/// `[services.NAME.health_check.notify]`: how a service that reports its own readiness does
+/// (through `NOTIFY_SOCKET`, which it always gets, or a descriptor).
+#[derive(JsonSchema)]
+#[schemars(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Notify {
+    /// Seconds a ready service may go without sending WATCHDOG=1 (exported as WATCHDOG_USEC); none by default.
+    watchdog: Option<Seconds>,
+    /// s6's notification-fd: the descriptor the service writes a newline to once it is ready.
+    #[schemars(range(min = 3, max = 1023))]
+    notification_fd: Option<u16>,
 }
 
 /// A deployment mode's or check type's own table: its plugin checks the keys.
@@ -310,8 +325,8 @@ struct ShortService {
     #[schemars(length(min = 1))]
     cmd: Vec<String>,
     restart: Option<Restart>,
-    /// "http://…", "https://…", "tcp://HOST:PORT", "unix:/PATH" or "cmd:COMMAND"
-    #[schemars(regex(pattern = "^(https?://.+|unix:.*|cmd:.*|tcp://.*:[0-9]{1,5})$"))]
+    /// "http://…", "https://…", "tcp://HOST:PORT", "unix:/PATH", "cmd:COMMAND" or "notify"
+    #[schemars(regex(pattern = "^(https?://.+|unix:.*|cmd:.*|tcp://.*:[0-9]{1,5}|notify)$"))]
     health_check: Option<String>,
     #[schemars(extend("uniqueItems" = true))]
     dependencies: Option<Vec<String>>,
@@ -416,7 +431,7 @@ impl Selector for HealthCheck {
 /// The parser accepts, beside the selector's common keys, the standard plugins' tables and a
 /// table named after the selected plugin. A third-party plugin's name is open, so another
 /// table is allowed only when the selected plugin is not a standard one; `type = "none"`
-/// allows no table at all.
+/// allows no table at all, and `type = "notify"` no polling key.
 fn selector_keys_only_when_standard<T: Selector>(schema: &mut Schema) {
     // `additionalProperties` inside `then` would not see the properties listed here, so the
     // closed case lists the keys by name.
@@ -435,6 +450,11 @@ fn selector_keys_only_when_standard<T: Selector>(schema: &mut Schema) {
         rules.push(json!({
             "if": when(vec!["none"]),
             "then": { "propertyNames": { "enum": CHECK_KEYS } },
+        }));
+        // A notify check is not polled: it has none of the polling keys.
+        rules.push(json!({
+            "if": when(vec![NOTIFY]),
+            "then": { "propertyNames": { "not": { "enum": POLLING_KEYS } } },
         }));
     }
     schema.insert("allOf".into(), Value::Array(rules));

@@ -4,8 +4,9 @@
 use std::ops::Range;
 use std::time::Duration;
 
-use super::model::{Deployment, HealthCheck, PluginTable, Service, Startup};
+use super::model::{Deployment, HealthCheck, NotifyCheck, PluginTable, Service, Startup};
 use super::node::{Entry, Node, Table, Value};
+use super::notify::NOTIFY;
 use super::reader::{Cx, join};
 use super::service::{ServiceParts, check_name, restart_policy, restart_timing, service_type};
 
@@ -124,7 +125,8 @@ pub(super) fn short_service(
     .finish(cx, t, path)
 }
 
-/// `health_check = "http://…" | "https://…" | "tcp://host:port" | "unix:/path" | "cmd:…"`.
+/// `health_check = "http://…" | "https://…" | "tcp://host:port" | "unix:/path" | "cmd:…" |
+/// "notify"`.
 fn short_check(cx: &mut Cx, e: &Entry, path: &str) -> Option<HealthCheck> {
     let key = join(path, "health_check");
     let Value::String(s) = &e.node.value else {
@@ -143,7 +145,9 @@ fn short_check(cx: &mut Cx, e: &Entry, path: &str) -> Option<HealthCheck> {
             value: Value::String(v.into()),
         },
     };
-    let (check_type, entries) = if s.starts_with("http://") || s.starts_with("https://") {
+    let (check_type, entries) = if s == NOTIFY {
+        (NOTIFY, Vec::new())
+    } else if s.starts_with("http://") || s.starts_with("https://") {
         ("http", vec![text("endpoint", s)])
     } else if let Some(p) = s.strip_prefix("unix:") {
         ("unix", vec![text("path", p)])
@@ -173,7 +177,7 @@ fn short_check(cx: &mut Cx, e: &Entry, path: &str) -> Option<HealthCheck> {
         cx.error(
             &e.node.span,
             &key,
-            format!("unknown health check {s:?}: expected `http://…`, `https://…`, `tcp://HOST:PORT`, `unix:/PATH` or `cmd:COMMAND`"),
+            format!("unknown health check {s:?}: expected `http://…`, `https://…`, `tcp://HOST:PORT`, `unix:/PATH`, `cmd:COMMAND` or `notify`"),
         );
         return None;
     };
@@ -189,5 +193,6 @@ fn short_check(cx: &mut Cx, e: &Entry, path: &str) -> Option<HealthCheck> {
                 value: Value::Table(Table { entries }),
             },
         },
+        notify: (check_type == NOTIFY).then(NotifyCheck::default),
     })
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod fds;
 pub mod registry;
 pub mod reload;
+pub mod systemd;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -30,6 +31,8 @@ pub struct DaemonOptions {
     pub no_start: bool,
     /// Also serve the API on this TCP address, to clients presenting this bearer token.
     pub tcp: Option<(std::net::SocketAddr, String)>,
+    /// The service manager Keel runs under, told when Keel is ready and when it stops.
+    pub manager: systemd::Manager,
 }
 
 /// Takes the exclusive lock that makes a daemon the only one of its state directory; held for
@@ -145,6 +148,7 @@ pub async fn run(
         "keel daemon ready ({} services)",
         config.services.len()
     );
+    opts.manager.notify("READY=1");
 
     // Signals are handled from here on, also while the auto-start services come up: a SIGTERM
     // in the middle of a start stops what has started instead of orphaning it.
@@ -188,6 +192,7 @@ pub async fn run(
         break;
     }
     let supervisor = live.get();
+    opts.manager.notify("STOPPING=1");
     if let Some(task) = auto_start {
         task.abort();
     }

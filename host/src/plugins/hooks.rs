@@ -61,7 +61,7 @@ impl HookPlugins {
         if !entries.is_empty() {
             for s in &config.services {
                 let info = service_info(config, s);
-                let endpoints = match &s.health_check {
+                let endpoints = match s.health_check.as_ref().filter(|c| c.by_plugin()) {
                     Some(check) => host
                         .authorize(&check.check_type, &settings(&check.settings), &info)
                         .await

@@ -50,7 +50,12 @@ fn named_plugins(config: &Config) -> BTreeSet<String> {
         .iter()
         .flat_map(|s| {
             std::iter::once(s.deployment.mode.clone())
-                .chain(s.health_check.as_ref().map(|h| h.check_type.clone()))
+                .chain(
+                    s.health_check
+                        .as_ref()
+                        .filter(|h| h.by_plugin())
+                        .map(|h| h.check_type.clone()),
+                )
                 .chain(s.hooks.iter().map(|h| h.plugin.clone()))
         })
         .chain(hooks)

@@ -81,7 +81,8 @@ async fn tables(
             ),
         },
     }
-    if let Some(check) = &s.health_check {
+    // A notify check's table is the host's, read with the config.
+    if let Some(check) = s.health_check.as_ref().filter(|c| c.by_plugin()) {
         let settings = super::settings(&check.settings);
         let at = |key: &str, message: &str| {
             locate_problem(config, &s.name, &check.settings, key, message)

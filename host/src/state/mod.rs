@@ -56,6 +56,7 @@ impl StateDir {
             self.logs_dir(),
             self.services_dir(),
             self.fifo_dir(),
+            self.notify_dir(),
         ] {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -77,6 +78,13 @@ impl StateDir {
     }
     pub fn fifo_dir(&self) -> PathBuf {
         self.root.join("fifo")
+    }
+    /// The notify checks' sockets (`NOTIFY_SOCKET`), one per service.
+    pub fn notify_dir(&self) -> PathBuf {
+        self.root.join("notify")
+    }
+    pub fn notify_socket(&self, service: &str) -> PathBuf {
+        self.notify_dir().join(format!("{service}.sock"))
     }
     pub fn socket(&self) -> PathBuf {
         self.root.join("keel.sock")
@@ -293,6 +301,10 @@ pub struct ServiceRecord {
     /// The last hook run that refused something, with its reason.
     #[serde(default)]
     pub last_hook: Option<keel_api::HookRun>,
+    /// The current process said it is ready (a notify check): a daemon that re-adopts it
+    /// takes it as ready, since it will not say so again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ready: bool,
 }
 
 impl ServiceRecord {
@@ -309,6 +321,7 @@ impl ServiceRecord {
             stop_signal: None,
             stop_command: None,
             last_hook: None,
+            ready: false,
         }
     }
 }

@@ -8,6 +8,7 @@ mod live;
 mod logs;
 mod marks;
 mod monitor;
+mod notify;
 mod policy;
 mod precise_sleep;
 pub mod preflight;
@@ -164,13 +165,23 @@ impl Parts {
         let service = Arc::new(svc.clone());
         let (settings, settings_rx) = watch::channel(service.clone());
         let service_hooks = service::ServiceHooks::new(hooks.clone(), &service, &log, events);
-        let checker: Arc<dyn Checker> = self.plugins.clone();
-        tokio::spawn(monitor::run(
-            settings_rx,
-            checker,
+        // A notify check listens for the service's word; every other check is polled.
+        let notify = notify::start(
+            &service,
+            &self.state,
+            log.clone(),
             snapshot.clone(),
             tx.clone(),
-        ));
+        );
+        if notify.is_none() {
+            let checker: Arc<dyn Checker> = self.plugins.clone();
+            tokio::spawn(monitor::run(
+                settings_rx,
+                checker,
+                snapshot.clone(),
+                tx.clone(),
+            ));
+        }
         let task = service::ServiceTask {
             service,
             base_dir,
@@ -182,6 +193,7 @@ impl Parts {
             files,
             marks: self.marks.clone(),
             hooks: service_hooks,
+            notify,
             events: events.clone(),
             watch,
             settings,
@@ -349,13 +361,20 @@ impl Supervisor {
     }
 
     /// Runs a service's health check now (whether or not it runs under Keel); `None` when it
-    /// has no check.
+    /// has no check. A notify check cannot be run: its answer is what the service last said.
     pub async fn check_now(&self, name: &str) -> Result<Option<CheckReport>, SupervisorError> {
-        self.handle(name)?;
+        let handle = self.handle(name)?;
         let service = self
             .config
             .service(name)
             .expect("supervised services are in the config");
+        if service
+            .health_check
+            .as_ref()
+            .is_some_and(|c| !c.by_plugin())
+        {
+            return Ok(Some(notify::answer_now(&handle.snapshot.borrow())));
+        }
         Ok(self.checker.check(service).await)
     }
 

@@ -2,6 +2,7 @@
 //! to the service's log FIFOs, signalling the whole group, and waiting for the group to be empty.
 
 use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -89,12 +90,14 @@ fn open_rw(p: &Path) -> std::io::Result<std::fs::File> {
 }
 
 /// Starts `spec` as the leader of a new process group, stdin from
-/// /dev/null, stdout and stderr into the FIFOs. Relative programs and working directories are
-/// resolved against `base_dir` (the config file's directory).
+/// /dev/null, stdout and stderr into the FIFOs, and `descriptor` (a notify check's pipe) at
+/// the number it names. Relative programs and working directories are resolved against
+/// `base_dir` (the config file's directory).
 pub fn spawn(
     spec: &LaunchSpec,
     fifos: &OutputFifos,
     base_dir: &Path,
+    descriptor: Option<&(OwnedFd, i32)>,
 ) -> std::io::Result<ProcessId> {
     let program: OsString = if spec.program.contains('/') && !Path::new(&spec.program).is_absolute()
     {
@@ -114,11 +117,32 @@ pub fn spawn(
         .stdout(open_rw(&fifos.stdout)?)
         .stderr(open_rw(&fifos.stderr)?);
     // Its own process group, so that stopping it reaches everything it started. No pre_exec
-    // hook: without one std spawns through posix_spawn (a vfork-like clone, which also
+    // hook (but for a notification descriptor, below): without one std spawns through posix_spawn (a vfork-like clone, which also
     // resets the signal mask), not through a fork that copies the daemon's page tables, so a
     // restart costs the daemon little however large it has grown. The daemon that the CLI
     // starts runs in a session of its own with no terminal, so its services have none either.
     cmd.process_group(0);
+    if let Some((fd, number)) = descriptor {
+        let (from, to) = (fd.as_raw_fd(), *number);
+        // std cannot give a child a descriptor at a number of our choosing, so this one
+        // launch goes through fork and this hook instead of posix_spawn. Between fork and exec
+        // only async-signal-safe calls are allowed: dup2 and fcntl are.
+        // SAFETY: the closure makes only those two calls, on descriptors this process owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                // dup2 onto itself would keep close-on-exec set: clear it instead.
+                let done = if from == to {
+                    libc::fcntl(to, libc::F_SETFD, 0)
+                } else {
+                    libc::dup2(from, to)
+                };
+                if done < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let child = cmd.spawn()?;
     let pid = child.id() as i32;
     // The reaper collects the exit status; dropping `Child` neither waits nor kills.

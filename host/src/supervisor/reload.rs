@@ -31,6 +31,21 @@ impl Supervisor {
         changes: &[(String, Change)],
     ) -> (Supervisor, Vec<String>) {
         let mut errors = Vec::new();
+        // A service whose readiness moves to or from `notify`, or whose notify settings change,
+        // gets a new task: what listens for its readiness is chosen when its task starts.
+        let notify_of = |c: &Config, n: &str| {
+            c.service(n)
+                .and_then(|s| s.health_check.as_ref())
+                .and_then(|h| h.notify.clone())
+        };
+        let mut replaced: BTreeSet<&str> = changes
+            .iter()
+            .filter(|(n, c)| {
+                matches!(c, Change::Changed { what } if what.contains(&"health_check"))
+                    && (notify_of(&self.config, n).is_some() || notify_of(&config, n).is_some())
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
         let removed: BTreeSet<&str> = names(changes, |c| *c == Change::Removed);
         let restarted: BTreeSet<&str> = names(changes, Change::needs_restart);
         let was_active: BTreeSet<&str> = restarted
@@ -60,18 +75,35 @@ impl Supervisor {
                             errors.push(e.to_string());
                         }
                     }
-                    Err(e) => errors.push(format!(
-                        "{e}; {name} keeps running as it was, its new settings apply at its next start"
-                    )),
+                    Err(e) => {
+                        // Still running: it keeps its task.
+                        replaced.remove(name);
+                        errors.push(format!(
+                            "{e}; {name} keeps running as it was, its new settings apply at its next start"
+                        ))
+                    }
                 }
             }
         }
 
+        // The tasks that end hand their logs over, for a task of the same name (now or later).
+        for name in removed.iter().chain(&replaced) {
+            if let Some(h) = self.services.get(*name) {
+                let _ = h.tx.send(service::Command::Retire).await;
+                let mut retired = self.parts.retired_logs.lock().expect("not poisoned");
+                retired.insert(name.to_string(), h.log.clone());
+            }
+        }
         let hooks = Hooks::new(plugged.hooks.clone(), config.hooks.clone());
         let mut services = BTreeMap::new();
         let mut added = Vec::new();
+        let mut spawned = Vec::new();
         for svc in &config.services {
-            let handle = match self.services.get(&svc.name) {
+            let kept = self
+                .services
+                .get(&svc.name)
+                .filter(|_| !replaced.contains(svc.name.as_str()));
+            let handle = match kept {
                 Some(h) => {
                     let _ =
                         h.tx.send(service::Command::Reconfigure {
@@ -85,7 +117,10 @@ impl Supervisor {
                     let files = files
                         .of(&svc.name)
                         .expect("the files of every service of the config are prepared");
-                    added.push(svc.name.clone());
+                    if !replaced.contains(svc.name.as_str()) {
+                        added.push(svc.name.clone());
+                    }
+                    spawned.push(svc.name.clone());
                     self.parts
                         .spawn(svc, config.dir(), files, &hooks, &self.events)
                 }
@@ -93,18 +128,13 @@ impl Supervisor {
             services.insert(svc.name.clone(), handle);
         }
         for name in &removed {
-            if let Some(h) = self.services.get(*name) {
-                let _ = h.tx.send(service::Command::Retire).await;
-                let mut retired = self.parts.retired_logs.lock().expect("not poisoned");
-                retired.insert(name.to_string(), h.log.clone());
-            }
             let _ = self.parts.state.forget(name);
         }
         self.parts
             .plugins
             .replace(plugged.deployer.clone(), plugged.checker.clone());
         // Each new task publishes once it has looked for what a previous daemon left.
-        for name in &added {
+        for name in &spawned {
             let _ = services[name].snapshot.clone().changed().await;
         }
         let next = Supervisor {

@@ -4,6 +4,7 @@
 mod hooked;
 mod reconfigure;
 mod recovery;
+mod stop;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -12,13 +13,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use keel_api::{HookCause, HookOutcome, HookPhase};
-use nix::sys::signal::Signal;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::files::FilesReady;
 use super::hooks::Gate;
 use super::logs::ServiceLog;
 use super::marks::Marks;
+use super::notify::Endpoint;
 use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
 use super::reaper::Reaper;
@@ -93,6 +94,8 @@ pub(super) struct ServiceTask {
     /// What marks the service's processes, to recognise them after a daemon restart.
     pub marks: Marks,
     pub hooks: ServiceHooks,
+    /// A notify check's socket and pipe, handed to each process it launches.
+    pub notify: Option<Endpoint>,
     pub events: broadcast::Sender<Event>,
     /// The latest snapshot, for readers that must not wait for this task (list, status, the
     /// health monitor, start gates).
@@ -191,13 +194,23 @@ impl Machine {
     }
 
     /// The health of a process that has just started (or been re-adopted): starting, when
-    /// the service has a check.
+    /// the service has a check; healthy for a re-adopted notify service that said it was
+    /// ready to the previous daemon (it will not say so again).
     fn fresh_health(&self) -> Option<Health> {
-        self.t
-            .service
-            .health_check
-            .as_ref()
-            .map(|_| Health::starting())
+        let check = self.t.service.health_check.as_ref()?;
+        if check.notify.is_some() && self.record.ready {
+            return Some(Health {
+                state: HealthState::Healthy,
+                failures: 0,
+                last: Some(crate::health::CheckReport {
+                    healthy: true,
+                    message: "ready before the daemon restarted".to_string(),
+                    duration_ms: 0,
+                    at_ms: now_ms(),
+                }),
+            });
+        }
+        Some(Health::starting())
     }
 
     /// Saves the record if it differs from what was saved last. The writing (temp file,
@@ -205,6 +218,7 @@ impl Machine {
     /// workers do not, so services starting together save in parallel.
     async fn persist(&mut self) {
         self.record.process = self.running.as_ref().map(|r| r.id);
+        self.record.ready &= self.running.is_some();
         if self.saved.as_ref() == Some(&self.record) {
             return;
         }
@@ -312,9 +326,23 @@ impl Machine {
         // The hooks' variables come after the deployment's, so a site's policy has the last
         // word; the marks come last of all, so nothing hides a service from recovery.
         marked.env.extend(hook_env);
+        let notify = match &self.t.notify {
+            Some(n) => Some(
+                n.prepare()
+                    .map_err(|e| format!("cannot start `{}`: {e}", self.name()))?,
+            ),
+            None => None,
+        };
+        if let Some(n) = &notify {
+            marked.env.extend(n.env.iter().cloned());
+        }
         marked.env.extend(self.t.marks.env(self.name()));
-        let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir)
+        let descriptor = notify.as_ref().and_then(|n| n.descriptor.as_ref());
+        let id = process::spawn(&marked, &self.t.fifos, &self.t.base_dir, descriptor)
             .map_err(|e| format!("cannot start `{}`: {e}", marked.program))?;
+        if let (Some(endpoint), Some(prepared)) = (&self.t.notify, notify) {
+            endpoint.launched(id.pid, prepared);
+        }
         let exit = self
             .t
             .reaper
@@ -328,6 +356,7 @@ impl Machine {
         self.record.started_at_ms = Some(now_ms());
         self.record.stop_signal = Some(marked.stop_signal.as_str().to_string());
         self.record.stop_command = marked.stop_command.clone();
+        self.record.ready = false;
         self.health = self.fresh_health();
         self.t.log.note(format!("started pid {}", id.pid));
         tracing::info!(service = self.name(), pid = id.pid, "started");
@@ -517,6 +546,9 @@ impl Machine {
             "health: {} ({message})",
             state.as_str()
         );
+        if state == HealthState::Healthy && self.t.notify.is_some() {
+            self.record.ready = true;
+        }
         self.set(self.status).await;
         if state == HealthState::Healthy {
             self.notify(HookPhase::OnHealthy, HookCause::Health, message.clone());
@@ -565,136 +597,6 @@ impl Machine {
                 HookCause::Health,
             )
             .await;
-        }
-    }
-
-    /// Stops the service: unless `force`, its `before-stop` hooks are asked first (a refusal
-    /// keeps it running, except when the daemon shuts down); then its process group gets the
-    /// stop command or signal, and SIGKILL once the grace time (what the hooks left of
-    /// `stop_timeout`) is over (at once with `force`); done only when the group is empty.
-    async fn stop(&mut self, force: bool, cause: HookCause) -> Result<(), String> {
-        if self.running.is_none() {
-            self.restart_at = None;
-            self.record.wanted = false;
-            if self.status != Status::Failed {
-                self.set(Status::Stopped).await;
-            }
-            return Ok(());
-        }
-        let deadline = self.stop_deadline();
-        if !force
-            && let Gate::Refused {
-                outcome,
-                hook,
-                reason,
-            } = self
-                .gate(HookPhase::BeforeStop, cause, "stopping", deadline)
-                .await
-        {
-            let text = hooked::refusal_text(outcome, &hook, &reason);
-            if cause != HookCause::Shutdown {
-                self.t.log.note(format!("not stopped: {text}"));
-                self.set(self.status).await;
-                return Err(format!("the stop of {} was {text}", self.name()));
-            }
-            self.t.log.note(format!(
-                "{text}; stopped anyway: the daemon is shutting down"
-            ));
-        }
-        self.restart_at = None;
-        self.record.wanted = false;
-        let Some(mut running) = self.running.take() else {
-            return Ok(());
-        };
-        self.set(Status::Stopping).await;
-        let exit = self
-            .terminate(&mut running, force, hooked::grace_left(deadline))
-            .await;
-        self.health = None;
-        self.t.log.note(format!("stopped ({exit})"));
-        self.record.last_exit = Some(exit.clone());
-        self.set(Status::Stopped).await;
-        self.notify(HookPhase::AfterStop, cause, format!("stopped ({exit})"));
-        Ok(())
-    }
-
-    /// Ends a running process group, allowing it `grace` before SIGKILL, and returns how its
-    /// leader exited.
-    async fn terminate(&mut self, running: &mut Running, force: bool, grace: Duration) -> ExitInfo {
-        let pgid = running.id.pid;
-        // The launch spec's way, or for a re-adopted process the way its record saved.
-        let (signal, stop_command) = match &self.spec {
-            Some(s) => (s.stop_signal, s.stop_command.clone()),
-            None => (
-                self.record
-                    .stop_signal
-                    .as_deref()
-                    .and_then(process::parse_signal)
-                    .unwrap_or(Signal::SIGTERM),
-                self.record.stop_command.clone(),
-            ),
-        };
-        let stop_command = stop_command.filter(|c| !c.is_empty());
-        if force {
-            let _ = process::signal_group(pgid, Signal::SIGKILL);
-            // A workload outside the process group (a container) goes too.
-            if let Some(cmd) = &stop_command {
-                self.t.log.note(format!("killed; then `{}`", cmd.join(" ")));
-                run_stop_command(&self.t.reaper, cmd, &self.t.base_dir, grace).await;
-            }
-        } else if let Some(cmd) = stop_command.clone() {
-            self.t
-                .log
-                .note(format!("stopping with `{}`", cmd.join(" ")));
-            run_stop_command(&self.t.reaper, &cmd, &self.t.base_dir, grace).await;
-        } else {
-            self.t
-                .log
-                .note(format!("stopping with {}", signal.as_str()));
-            let _ = process::signal_group(pgid, signal);
-        }
-        let deadline = tokio::time::Instant::now() + grace;
-        let exited = tokio::time::timeout(grace, &mut running.exit).await.ok();
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !process::wait_group_empty(pgid, left).await {
-            self.t.log.note(format!(
-                "still running after {}s; sending SIGKILL to the process group",
-                grace.as_secs_f64()
-            ));
-            let _ = process::signal_group(pgid, Signal::SIGKILL);
-            process::wait_group_empty(pgid, Duration::from_secs(5)).await;
-        }
-        match exited {
-            Some(e) => e,
-            None => tokio::time::timeout(Duration::from_secs(5), &mut running.exit)
-                .await
-                .unwrap_or(ExitInfo::Unknown),
-        }
-    }
-}
-
-/// Runs a launch spec's stop command (no shell), at most `limit`; its status goes through the
-/// reaper like every other child's.
-async fn run_stop_command(reaper: &Reaper, cmd: &[String], dir: &std::path::Path, limit: Duration) {
-    let child = std::process::Command::new(&cmd[0])
-        .args(&cmd[1..])
-        .current_dir(dir)
-        .stdin(std::process::Stdio::null())
-        .spawn();
-    let shown = cmd.join(" ");
-    let child = match child {
-        Ok(c) => c,
-        Err(e) => return tracing::warn!("stop command `{shown}` failed: {e}"),
-    };
-    let pid = child.id() as i32;
-    drop(child);
-    match tokio::time::timeout(limit, reaper.watch(pid)).await {
-        Ok(Ok(ExitInfo::Code(0))) => {}
-        Ok(Ok(other)) => tracing::warn!("stop command `{shown}`: {other}"),
-        Ok(Err(_)) => {}
-        Err(_) => {
-            tracing::warn!("stop command `{shown}` timed out");
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::config::full_form::{
     CHECK_KEYS, SERVICE_KEYS, STANDARD_CHECKS, STANDARD_MODES, STARTUP_KEYS,
 };
 use crate::config::hooks::HOOK_KEYS;
+use crate::config::notify::NOTIFY_KEYS;
 use crate::config::parse::TOP_KEYS;
 use crate::config::settings::{
     GRANT_KEYS, ORCHESTRATOR_KEYS, ORCHESTRATOR_SERVICES_KEYS, PLUGINS_KEYS,
@@ -56,6 +57,7 @@ fn every_table_has_exactly_the_keys_the_parser_accepts() {
         ("Plugins", set(PLUGINS_KEYS)),
         ("Grant", set(GRANT_KEYS)),
         ("Hook", set(HOOK_KEYS)),
+        ("Notify", set(NOTIFY_KEYS)),
     ] {
         assert_eq!(keys(definition(&schema, name)), parser, "table {name:?}");
     }
@@ -74,6 +76,7 @@ fn unknown_keys_are_rejected_where_the_parser_rejects_them() {
         "Plugins",
         "Grant",
         "Hook",
+        "Notify",
     ] {
         assert_eq!(
             definition(&schema, name)["additionalProperties"],
@@ -111,4 +114,20 @@ fn required_keys_and_no_nulls() {
     assert_eq!(required("HealthCheck"), serde_json::json!(["type"]));
     // TOML has no null, so nothing may be null.
     assert!(!schema.to_string().contains("null"), "{schema:#}");
+}
+
+#[test]
+fn a_notify_check_takes_no_polling_key() {
+    let schema = json_schema();
+    let rules = definition(&schema, "HealthCheck")["allOf"]
+        .as_array()
+        .unwrap();
+    let notify = rules
+        .iter()
+        .find(|r| r["if"]["properties"]["type"]["enum"] == serde_json::json!(["notify"]))
+        .expect("a rule for type = notify");
+    assert_eq!(
+        notify["then"]["propertyNames"]["not"]["enum"],
+        serde_json::json!(["interval", "retries", "timeout"])
+    );
 }

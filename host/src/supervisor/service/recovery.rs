@@ -190,6 +190,7 @@ impl Machine {
             .note(format!("pid {} died while the daemon was away", id.pid));
         self.kill_leftovers(id).await;
         self.record.process = None;
+        self.record.ready = false;
         if !self.record.wanted {
             return self.set(Status::Stopped).await;
         }
