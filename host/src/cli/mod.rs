@@ -19,6 +19,7 @@ mod reload;
 mod report;
 mod schema;
 mod services;
+mod top;
 mod validate;
 
 use std::path::PathBuf;
@@ -63,6 +64,9 @@ enum Command {
     /// The loaded WebAssembly plugins
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// A live dashboard: every service's status, health and uptime, the selected service's
+    /// log, and keys to start, stop and restart (`?` for help)
+    Top,
     /// Print the script that makes a shell complete Keel's commands, services and plugins
     Completions {
         /// The shell to print the script for
@@ -85,6 +89,7 @@ pub fn run() -> ExitCode {
         Command::Services(c) => services::run(&cx, c),
         Command::Daemon(a) => daemon::run(&cx, a),
         Command::Plugins(c) => plugins::run(&cx, c),
+        Command::Top => top::run(&cx),
         Command::Completions { shell } => completions::print_registration(shell),
         Command::Man => man::print(Cli::command()),
         Command::Config(c) => schema::run(&cx, c),
