@@ -25,6 +25,7 @@ use tokio::sync::Notify;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use crate::metrics::{Format, Metrics};
 use crate::supervisor::{Supervisor, SupervisorError, tail};
 
 #[derive(Clone)]
@@ -34,6 +35,7 @@ pub struct ApiState {
     pub state_dir: PathBuf,
     pub started_at_ms: u64,
     pub shutdown: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 /// An API error: status code and message (and for some, structured details), in the envelope.
@@ -147,6 +149,12 @@ pub fn router(state: ApiState) -> Router {
         .route(route::PLATFORM_STOP, post(platform_stop))
         .route(route::PLATFORM_READINESS, get(readiness))
         .route(route::EVENTS, get(events))
+        .route(
+            route::METRICS,
+            get(|State(s): State<ApiState>, headers: HeaderMap| async move {
+                scrape(&s.metrics, &headers)
+            }),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -164,6 +172,28 @@ pub fn router(state: ApiState) -> Router {
             same_config,
         ))
         .with_state(state)
+}
+
+/// The router of `--metrics-listen`: `GET /metrics` and nothing else.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            route::METRICS,
+            get(move |headers: HeaderMap| async move { scrape(&metrics, &headers) }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
+}
+
+/// Every metric, in the format the scraper's `Accept` asks for.
+fn scrape(metrics: &Metrics, headers: &HeaderMap) -> Response {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    Response::builder()
+        .header("content-type", format.content_type())
+        .body(Body::from(metrics.render(format)))
+        .expect("valid response")
 }
 
 /// The router behind a bearer token (for the optional TCP listener): requests without
