@@ -10,7 +10,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 
-use super::tally::{CHECK_BUCKETS, ExitResult, RestartCause, ServiceTally, Tally};
+use super::tally::{CHECK_BUCKETS, Counts, ExitResult, RestartCause, Tally};
 use crate::config::Config;
 use crate::supervisor::ServicesWatch;
 
@@ -93,7 +93,7 @@ pub fn histogram(
 struct Row<'a> {
     name: &'a str,
     snap: Snapshot,
-    tally: ServiceTally,
+    tally: Counts,
     check_type: Option<&'a str>,
 }
 

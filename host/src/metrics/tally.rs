@@ -82,7 +82,7 @@ pub const CHECK_BUCKETS: [f64; 8] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.
 
 /// What the event stream has shown of one service since the daemon started.
 #[derive(Debug, Default, Clone)]
-pub struct ServiceTally {
+pub struct Counts {
     /// By [`RestartCause::ALL`]'s order.
     pub restarts: [u64; 3],
     /// By [`ExitResult::ALL`]'s order.
@@ -98,6 +98,12 @@ pub struct ServiceTally {
     pub start_to_healthy: Option<f64>,
     /// Hook runs by (hook, phase, verdict).
     pub hooks: BTreeMap<(String, &'static str, &'static str), u64>,
+}
+
+/// One service's counts, and what comparing its next snapshot needs.
+#[derive(Debug, Default)]
+struct ServiceTally {
+    counts: Counts,
     /// The service's last snapshot.
     seen: Option<Snapshot>,
     /// A process ended; its exit is counted once the snapshot that records it arrives.
@@ -139,8 +145,8 @@ impl Tally {
         t
     }
 
-    pub fn get(&self, service: &str) -> Option<&ServiceTally> {
-        self.services.get(service)
+    pub fn get(&self, service: &str) -> Option<&Counts> {
+        self.services.get(service).map(|t| &t.counts)
     }
 
     /// After events were lost: takes the current snapshots as the new starting point
@@ -163,16 +169,17 @@ impl Tally {
                 service, report, ..
             } => {
                 let t = self.services.entry(service.clone()).or_default();
-                t.checks[usize::from(!report.healthy)] += 1;
+                t.counts.checks[usize::from(!report.healthy)] += 1;
                 let secs = report.duration_ms as f64 / 1000.0;
-                t.check_seconds += secs;
+                t.counts.check_seconds += secs;
                 if let Some(i) = CHECK_BUCKETS.iter().position(|b| secs <= *b) {
-                    t.check_buckets[i] += 1;
+                    t.counts.check_buckets[i] += 1;
                 }
             }
             Event::Hook { service, run } => {
                 let t = self.services.entry(service.clone()).or_default();
-                *t.hooks
+                *t.counts
+                    .hooks
                     .entry((run.hook.clone(), run.phase.as_str(), run.outcome.as_str()))
                     .or_default() += 1;
             }
@@ -206,7 +213,7 @@ impl Tally {
                     Some(exit) => ExitResult::of(exit, codes.map_or(&[0][..], |c| c.as_slice())),
                     None => ExitResult::Unknown,
                 };
-                t.exits[result as usize] += 1;
+                t.counts.exits[result as usize] += 1;
                 t.pending_exit = None;
             }
         }
@@ -218,7 +225,7 @@ impl Tally {
             } else {
                 RestartCause::Recovery
             };
-            t.restarts[cause as usize] += u64::from(snap.restarts - prev.restarts);
+            t.counts.restarts[cause as usize] += u64::from(snap.restarts - prev.restarts);
         }
         if snap.pid.is_some() && snap.pid != prev.pid {
             // A new process: its health starts afresh.
@@ -232,7 +239,7 @@ impl Tally {
                 let at = snap.health.as_ref().and_then(|h| h.last.as_ref());
                 if let (Some(report), Some(started)) = (at, snap.started_at_ms) {
                     let ms = report.at_ms.saturating_sub(started);
-                    t.start_to_healthy = Some(ms as f64 / 1000.0);
+                    t.counts.start_to_healthy = Some(ms as f64 / 1000.0);
                 }
             }
             _ => {}
@@ -276,7 +283,7 @@ mod tests {
         s
     }
 
-    fn run(events: Vec<Snapshot>) -> ServiceTally {
+    fn run(events: Vec<Snapshot>) -> Counts {
         let mut t = Tally::new(
             vec![Snapshot::stopped("api")],
             [("api".to_string(), vec![0, 3])],
