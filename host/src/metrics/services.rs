@@ -89,23 +89,48 @@ pub fn histogram(
         .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
 }
 
+/// What a scrape needs of a service's snapshot (copied out while its channel is borrowed).
+struct Live {
+    status: Status,
+    pid: Option<i32>,
+    started_at_ms: Option<u64>,
+    exit_code: Option<i32>,
+    /// The state and consecutive failures, while a process runs and is checked.
+    health: Option<(HealthState, u32)>,
+}
+
+impl Live {
+    fn of(s: &Snapshot) -> Self {
+        Live {
+            status: s.status,
+            pid: s.pid,
+            started_at_ms: s.started_at_ms,
+            exit_code: match s.last_exit {
+                Some(ExitInfo::Code(c)) => Some(c),
+                _ => None,
+            },
+            health: s.pid.and(s.health.as_ref()).map(|h| (h.state, h.failures)),
+        }
+    }
+}
+
 /// What one service contributes, gathered before writing.
 struct Row<'a> {
     name: &'a str,
-    snap: Snapshot,
+    snap: Live,
     tally: Counts,
     check_type: Option<&'a str>,
 }
 
 impl Collector for ServiceCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snaps = self.watch.all();
+        let live = self.watch.map(Live::of);
         let rows: Vec<Row> = {
             let tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
             self.config
                 .services
                 .iter()
-                .zip(snaps)
+                .zip(live)
                 .map(|(svc, snap)| Row {
                     name: &svc.name,
                     tally: tally.get(&svc.name).cloned().unwrap_or_default(),
@@ -217,9 +242,9 @@ impl Collector for ServiceCollector {
             "The exit code of a service's last process that exited with one.",
             MetricType::Gauge,
             &rows,
-            |m, r| match r.snap.last_exit {
-                Some(ExitInfo::Code(c)) => gauge(m, &[("service", r.name)], i64::from(c)),
-                _ => Ok(()),
+            |m, r| match r.snap.exit_code {
+                Some(c) => gauge(m, &[("service", r.name)], i64::from(c)),
+                None => Ok(()),
             },
         )?;
         let checked: Vec<&Row> = rows.iter().filter(|r| r.check_type.is_some()).collect();
@@ -230,7 +255,7 @@ impl Collector for ServiceCollector {
             MetricType::Gauge,
             &checked,
             |m, r| {
-                let state = r.snap.pid.and(r.snap.health.as_ref()).map(|h| h.state);
+                let state = r.snap.health.map(|(state, _)| state);
                 HEALTH_STATES.iter().try_for_each(|s| {
                     let labels = [("service", r.name), ("state", s.as_str())];
                     gauge(m, &labels, i64::from(state == Some(*s)))
@@ -244,7 +269,7 @@ impl Collector for ServiceCollector {
             MetricType::Gauge,
             &checked,
             |m, r| {
-                let n = r.snap.health.as_ref().map_or(0, |h| h.failures);
+                let n = r.snap.health.map_or(0, |(_, failures)| failures);
                 gauge(m, &[("service", r.name)], n)
             },
         )?;
