@@ -12,6 +12,14 @@ use crate::plugins::{CALL_DURATION_BUCKETS, CacheStatus, CallOutcome, PluginStat
 /// Where the current counts come from (the daemon's plugin host).
 pub type StatsSource = Arc<dyn Fn() -> Vec<PluginStats> + Send + Sync>;
 
+/// A one-series-per-plugin metric: name, help, type, and its value for a plugin.
+type PerPlugin = (
+    &'static str,
+    &'static str,
+    MetricType,
+    fn(&PluginStats) -> f64,
+);
+
 pub struct PluginCollector {
     pub source: StatsSource,
 }
@@ -81,7 +89,7 @@ impl Collector for PluginCollector {
                 counter(*n)(&mut m.encode_family(&labels)?)?;
             }
         }
-        let per_plugin: [(&str, &str, MetricType, fn(&PluginStats) -> f64); 4] = [
+        let per_plugin: [PerPlugin; 4] = [
             (
                 "keel_plugin_warm_misses",
                 "Calls that found no warm instance of the plugin and instantiated a new one.",
