@@ -5,6 +5,7 @@ pub mod config;
 pub mod daemon;
 pub mod graph;
 pub mod health;
+pub mod metrics;
 pub mod plugins;
 pub mod state;
 pub mod supervisor;

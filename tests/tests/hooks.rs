@@ -389,6 +389,43 @@ fn hostile_hooks_cost_their_call_and_nothing_else() {
     );
     assert_eq!(p.status("bystander")["status"], "running");
     assert!(!p.log("bystander").contains("[hook"));
+    // The metrics count each hostile call by how it ended, and each run by its verdict.
+    let metrics = scrape(&p);
+    let calls = |outcome: &str| {
+        let series = format!(
+            "keel_plugin_calls_total{{plugin=\"hook-act\",function=\"run\",outcome=\"{outcome}\"}}"
+        );
+        value(&metrics, &series)
+    };
+    assert_eq!(calls("trap"), Some(2.0), "{metrics}"); // trap, and lenient's
+    assert_eq!(calls("memory"), Some(1.0), "{metrics}");
+    assert_eq!(calls("timeout"), Some(1.0), "{metrics}");
+    let runs = |service: &str, verdict: &str| {
+        let series = format!(
+            "keel_hook_runs_total{{service=\"{service}\",hook=\"hook-act\",phase=\"before-start\",verdict=\"{verdict}\"}}"
+        );
+        value(&metrics, &series)
+    };
+    assert_eq!(runs("trap", "failed"), Some(1.0), "{metrics}");
+    assert_eq!(runs("lenient", "ignored"), Some(1.0), "{metrics}");
+    assert_eq!(runs("net", "veto"), Some(1.0), "{metrics}");
+}
+
+/// `GET /metrics` on the control socket: the body.
+fn scrape(p: &Platform) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n").unwrap().1.to_string()
+}
+
+/// The value of the sample `series` (name and labels exactly) in a scrape.
+fn value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// A hook that calls Keel's own API to stop its own service, while the service's task waits for

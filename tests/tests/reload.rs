@@ -22,6 +22,17 @@ args = ["{secs}"]
     )
 }
 
+/// `GET /metrics` on the control socket.
+fn scrape(p: &Platform) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: keel\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
 fn pid(p: &Platform, name: &str) -> Option<i64> {
     p.status(name)["pid"].as_i64()
 }
@@ -124,6 +135,12 @@ fn a_reload_applies_the_difference_and_leaves_unchanged_services_alone() {
     // Added: started if auto-start.
     assert!(running(&p, "new"));
     assert!(!running(&p, "idle"));
+
+    // The metrics follow the config served: the added services are there, the removed one not.
+    let metrics = scrape(&p);
+    assert!(metrics.contains("keel_service_up{service=\"new\"} 1"), "{metrics}");
+    assert!(metrics.contains("service=\"idle\""), "{metrics}");
+    assert!(!metrics.contains("service=\"old\""), "{metrics}");
 
     // The same file again: nothing to do, nothing touched.
     let again = p.keel(&["platform", "reload", "--json"]);

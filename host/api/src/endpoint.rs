@@ -30,6 +30,8 @@ pub mod route {
     pub const PLATFORM_READINESS: &str = "/api/v1/platform/readiness";
     pub const PLATFORM_RELOAD: &str = "/api/v1/platform/reload";
     pub const EVENTS: &str = "/api/v1/events";
+    /// Prometheus metrics (text, not the envelope; also on `--metrics-listen`).
+    pub const METRICS: &str = "/metrics";
 }
 
 /// The header a client sends with the absolute path of the config it means; a daemon serving

@@ -14,6 +14,11 @@ pub const MAX_ITEMS: usize = 1024;
 pub(crate) trait Bounded {
     /// `Err` names the field that is too large.
     fn bounded(&self) -> Result<(), String>;
+
+    /// Whether the answer is the plugin reporting an error (counted as such in metrics).
+    fn reports_error(&self) -> bool {
+        false
+    }
 }
 
 fn text(what: &str, s: &str) -> Result<(), String> {
@@ -62,6 +67,10 @@ impl<T: Bounded> Bounded for Result<T, String> {
             Ok(v) => v.bounded(),
             Err(e) => text("the error message", e),
         }
+    }
+
+    fn reports_error(&self) -> bool {
+        self.is_err()
     }
 }
 

@@ -15,6 +15,7 @@ use crate::error::PluginError;
 use crate::permit::Permit;
 use crate::pool::{Linked, Warm};
 use crate::sandbox::{self, State, StoreSpec};
+use crate::stats::Stats;
 use crate::types::{Diagnostics, ServiceInfo};
 use crate::world::World;
 
@@ -57,6 +58,8 @@ impl CallSetup {
 pub(crate) struct Callee {
     pub name: Arc<str>,
     pub memory_bytes: usize,
+    /// Where its calls are counted (`None`: a call made while loading it).
+    pub stats: Option<Arc<Stats>>,
 }
 
 /// A successful call.
@@ -101,6 +104,9 @@ pub(crate) async fn run<W: World, T: Bounded>(
             (store, Some((w.instance, w.uses)))
         }
         None => {
+            if let Some(stats) = &callee.stats {
+                stats.warm_miss();
+            }
             let store = sandbox::new_store(engine, spec).map_err(|m| host_error(callee, m))?;
             (store, None)
         }
@@ -156,6 +162,7 @@ pub(crate) async fn spec(callee: &Callee, setup: &CallSetup) -> Result<StoreSpec
         service: setup.service.clone(),
         memory_bytes: callee.memory_bytes,
         deadline: setup.deadline,
+        stats: callee.stats.clone(),
     })
 }
 

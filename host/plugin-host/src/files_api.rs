@@ -63,7 +63,19 @@ impl State {
             resolve_path(path, base).map_err(|e| HostError::Denied(format!("write {path:?}: {e}")));
         let prefixes = self.call.permit.write_paths.clone();
         let plugin = self.call.plugin.clone();
-        async move { admitted(resolved?, prefixes, plugin).await }
+        let stats = self.call.stats.clone();
+        async move {
+            let admitted = match resolved {
+                Ok(resolved) => admitted(resolved, prefixes, plugin).await,
+                Err(e) => Err(e),
+            };
+            if admitted.is_err()
+                && let Some(stats) = stats
+            {
+                stats.denied("write-files");
+            }
+            admitted
+        }
     }
 }
 

@@ -64,6 +64,7 @@ impl host_api::Host for State {
         timeout_ms: u32,
     ) -> wasmtime::Result<Result<CommandOutput, HostError>> {
         if !self.call.permit.admits_command(&program) {
+            self.call.count_denied("command");
             return Ok(Err(self.denied(format!("run-command `{program}`"))));
         }
         if args.len() > MAX_ARGS
@@ -128,6 +129,7 @@ impl host_api::Host for State {
         )
         .await
         {
+            self.call.count_denied("path");
             return Ok(Err(e));
         }
         use std::os::unix::fs::PermissionsExt;
@@ -165,6 +167,7 @@ impl host_api::Host for State {
         )
         .await
         {
+            self.call.count_denied("unix-socket");
             return Ok(Err(e));
         }
         if request
@@ -215,6 +218,7 @@ impl host_api::Host for State {
             .trim_end_matches(']')
             .to_string();
         if !self.call.permit.admits_target(&host, port) {
+            self.call.count_denied("network");
             return Ok(Err(HostError::Denied(format!(
                 "tcp-probe {host}:{port}: network(\"{host}:{port}\") was not granted for this call"
             ))));
@@ -320,8 +324,11 @@ impl State {
     fn granted_path(&self, path: &str, socket: bool) -> Result<PathBuf, HostError> {
         let base = self.call.service.as_ref().map(|s| s.config_dir.as_path());
         let what = if socket { "unix-exchange" } else { "stat-path" };
-        let resolved = resolve_path(path, base)
-            .map_err(|e| HostError::Denied(format!("{what} {path:?}: {e}")))?;
+        let kind = if socket { "unix-socket" } else { "path" };
+        let resolved = resolve_path(path, base).map_err(|e| {
+            self.call.count_denied(kind);
+            HostError::Denied(format!("{what} {path:?}: {e}"))
+        })?;
         let admitted = if socket {
             self.call.permit.admits_unix_socket(&resolved)
         } else {
@@ -330,6 +337,7 @@ impl State {
         if admitted {
             Ok(resolved)
         } else {
+            self.call.count_denied(kind);
             Err(self.denied(format!("{what} of {}", resolved.display())))
         }
     }

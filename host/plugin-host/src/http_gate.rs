@@ -7,6 +7,7 @@ use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::permit::Permit;
+use crate::stats::Stats;
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
@@ -14,11 +15,16 @@ type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 pub(crate) struct HttpGate {
     plugin: Arc<str>,
     permit: Arc<Permit>,
+    stats: Option<Arc<Stats>>,
 }
 
 impl HttpGate {
-    pub fn new(plugin: Arc<str>, permit: Arc<Permit>) -> Self {
-        Self { plugin, permit }
+    pub fn new(plugin: Arc<str>, permit: Arc<Permit>, stats: Option<Arc<Stats>>) -> Self {
+        Self {
+            plugin,
+            permit,
+            stats,
+        }
     }
 }
 
@@ -36,6 +42,9 @@ impl WasiHttpHooks for HttpGate {
                 uri = %request.uri(),
                 "HTTP request denied: the authority was not requested and granted"
             );
+            if let Some(stats) = &self.stats {
+                stats.denied("network");
+            }
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         Box::new(async move {

@@ -32,6 +32,8 @@
 //!   `services_api` and `files_api`: the host interfaces hooks may be granted.
 //! - `pool` (warm instances), `call` (the one generic call path: a turn, a store, the call under
 //!   its deadline, the verdict) and `answer` (bounds on answers).
+//! - `stats`: what each plugin's calls came to (outcomes, durations, denials, warm misses,
+//!   code loading), counted on the call path, read by [`PluginHost::stats`].
 //! - `plugin` and `loader`: a loaded plugin (with its typed accessors per world) and loading them.
 //! - `host`: the public API, [`PluginHost`] (construction, listing, inspection, lookup), with
 //!   one submodule per world's calls (`health`, `deployment`, `hook`) over what calls share
@@ -64,6 +66,7 @@ mod plugin;
 mod pool;
 mod sandbox;
 mod services_api;
+mod stats;
 mod store_api;
 mod types;
 mod world;
@@ -77,6 +80,7 @@ pub use inspect::ImportedCapability;
 pub use lifecycle::{
     Decision, ExitStatus, HookCause, HookEvent, HookPhase, ServiceState, ServicesView, Verdict,
 };
+pub use stats::{CALL_DURATION_BUCKETS, CallOutcome, FunctionStats, PluginStats};
 pub use types::{
     Capability, CapabilityKind, CheckOutcome, Diagnostics, Finding, LaunchSpec, LogLevel, LogLine,
     PluginKind, PluginSource, Problem, Reply, Scalar, ServiceInfo, Settings, Started, Value,
@@ -112,6 +116,14 @@ pub fn quiet_library_backtraces() {
     unsafe { std::env::remove_var(VAR) };
 }
 
+/// The newest `keel:plugin` package this host binds (`wit/0.1.2`); plugins of every earlier
+/// 0.1 version load too.
+pub const WIT_VERSION: &str = "0.1.2";
+
+/// The wasmtime release this host runs plugins on (pinned exactly in Cargo.toml; a test keeps
+/// the two equal).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
 /// Limits applied to every call, for callers that want to show them.
 pub mod limits {
     pub use crate::answer::{MAX_ITEMS, MAX_TEXT};
@@ -122,4 +134,21 @@ pub mod limits {
     pub use crate::host_api::UNIX_EXCHANGE_CAP;
     pub use crate::output::{LOG_BYTES_CAP, LOG_LINE_CAP, LOG_LINES_CAP, OUTPUT_CAP};
     pub use crate::store_api::{MAX_KEY, MAX_KEYS, MAX_VALUE};
+}
+
+#[cfg(test)]
+mod versions {
+    #[test]
+    fn the_versions_named_are_the_ones_built() {
+        let manifest = include_str!("../Cargo.toml");
+        assert!(
+            manifest.contains(&format!(
+                "wasmtime = {{ version = \"={}\"",
+                super::WASMTIME_VERSION
+            )),
+            "WASMTIME_VERSION differs from the wasmtime pinned in Cargo.toml"
+        );
+        let bindings = include_str!("bindings/v0_1.rs");
+        assert!(bindings.contains(&format!("path: \"../../wit/{}\"", super::WIT_VERSION)));
+    }
 }

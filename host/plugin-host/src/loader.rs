@@ -35,6 +35,8 @@ pub(crate) struct Prepared {
     kind: crate::types::PluginKind,
     wit_version: String,
     cache: crate::cache::CacheStatus,
+    /// How long compiling (or reading the cache) took.
+    compile: std::time::Duration,
     shape: crate::inspect::ComponentShape,
     pre: plugin::Pre,
     info: plugin::Info,
@@ -50,12 +52,14 @@ impl Loader<'_> {
         source: PluginSource,
     ) -> Result<Prepared, (String, LoadFailure)> {
         let run = async {
+            let started = std::time::Instant::now();
             let (component, cache, shape) = plugin::compile(self.engine, self.cache, wasm).await?;
+            let compile = started.elapsed();
             let (kind, wit_version, pre) = plugin::link(self.linker, &component, &shape)?;
             let info = plugin::describe(self.engine, &origin, &pre).await?;
-            Ok((kind, wit_version, cache, shape, pre, info))
+            Ok((kind, wit_version, (cache, compile), shape, pre, info))
         };
-        let (kind, wit_version, cache, shape, pre, info) =
+        let (kind, wit_version, (cache, compile), shape, pre, info) =
             run.await.map_err(|e| (origin.clone(), e))?;
         Ok(Prepared {
             origin,
@@ -63,6 +67,7 @@ impl Loader<'_> {
             kind,
             wit_version,
             cache,
+            compile,
             shape,
             pre,
             info,
@@ -114,6 +119,7 @@ impl Loader<'_> {
             p.source,
             grant,
             p.cache,
+            p.compile,
             p.shape,
             p.pre,
         );

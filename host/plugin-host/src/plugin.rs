@@ -19,6 +19,7 @@ use crate::inspect::{self, ComponentShape};
 use crate::permit::Permit;
 use crate::pool::Linked;
 use crate::sandbox::State;
+use crate::stats::Stats;
 use crate::types::{Capability, PluginKind, PluginSource, Settings};
 use crate::world::{Described, World};
 
@@ -74,6 +75,8 @@ pub(crate) struct Plugin {
     pub cache: CacheStatus,
     pub shape: ComponentShape,
     pub pre: Pre,
+    /// What its calls came to, for metrics.
+    pub stats: Arc<Stats>,
     /// `needs` answers and the permits granted for them, by the hash of the settings.
     needs_memo: Mutex<HashMap<u64, Vec<Asked>>>,
 }
@@ -83,6 +86,7 @@ impl Plugin {
         Callee {
             name: self.name.clone(),
             memory_bytes: self.grant.memory_bytes(),
+            stats: Some(self.stats.clone()),
         }
     }
 
@@ -292,6 +296,7 @@ pub(crate) async fn describe(
     let callee = Callee {
         name: Arc::from(format!("({origin})")),
         memory_bytes: (DEFAULT_MEMORY_MB as usize) << 20,
+        stats: None,
     };
     let setup = CallSetup::new("describe", no_authority(), None, DEFAULT_CALL_TIMEOUT);
     let describe_error = |e: PluginError| LoadFailure::Describe(Box::new(e));
@@ -369,6 +374,7 @@ pub(crate) fn assemble(
     source: PluginSource,
     grant: Grant,
     cache: CacheStatus,
+    compile: std::time::Duration,
     shape: ComponentShape,
     pre: Pre,
 ) -> Plugin {
@@ -382,6 +388,7 @@ pub(crate) fn assemble(
         cache,
         shape,
         pre,
+        stats: Arc::new(Stats::new(compile, cache)),
         needs_memo: Mutex::new(HashMap::new()),
     }
 }

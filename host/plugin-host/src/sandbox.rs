@@ -17,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::http_gate::HttpGate;
 use crate::output::{CapturedOutput, LogBook};
 use crate::permit::{AddressBook, Permit};
+use crate::stats::Stats;
 use crate::types::{Diagnostics, ServiceInfo};
 
 /// The most table elements a plugin may grow a table to.
@@ -48,9 +49,18 @@ pub(crate) struct CallContext {
     pub logs: LogBook,
     /// The guest's stdout and stderr.
     pub output: CapturedOutput,
+    /// Where the plugin's refused capabilities are counted.
+    pub stats: Option<Arc<Stats>>,
 }
 
 impl CallContext {
+    /// Counts a capability of `kind` refused during the call.
+    pub fn count_denied(&self, kind: &str) {
+        if let Some(stats) = &self.stats {
+            stats.denied(kind);
+        }
+    }
+
     /// Time left until the deadline.
     pub fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
@@ -149,6 +159,7 @@ pub(crate) struct StoreSpec {
     pub service: Option<ServiceInfo>,
     pub memory_bytes: usize,
     pub deadline: Instant,
+    pub stats: Option<Arc<Stats>>,
 }
 
 /// Builds a new store for one call (see [`new_state`]).
@@ -190,10 +201,14 @@ fn new_state(spec: StoreSpec) -> Result<State, String> {
         .allow_ip_name_lookup(false);
     if let Some(book) = spec.addresses.clone().filter(|_| spec.permit.has_network()) {
         wasi.allow_tcp(true).allow_ip_name_lookup(true);
+        let stats = spec.stats.clone();
         wasi.socket_addr_check(move |addr, use_| {
             let ok = book.admits(addr, use_);
             if !ok {
                 tracing::debug!(%addr, ?use_, "socket use denied");
+                if let Some(stats) = &stats {
+                    stats.denied("network");
+                }
             }
             Box::pin(async move { ok })
         });
@@ -214,7 +229,7 @@ fn new_state(spec: StoreSpec) -> Result<State, String> {
         table,
         wasi: wasi.build(),
         http: WasiHttpCtx::new(),
-        gate: HttpGate::new(spec.plugin.clone(), spec.permit.clone()),
+        gate: HttpGate::new(spec.plugin.clone(), spec.permit.clone(), spec.stats.clone()),
         limiter: MemoryLimiter {
             max_bytes: spec.memory_bytes,
             exceeded: None,
@@ -226,6 +241,7 @@ fn new_state(spec: StoreSpec) -> Result<State, String> {
             deadline: spec.deadline,
             logs: LogBook::default(),
             output,
+            stats: spec.stats,
         },
     })
 }

@@ -26,6 +26,7 @@ impl State {
     fn services_view(&self) -> Result<std::sync::Arc<dyn ServicesView>, HostError> {
         let Some(slot) = &self.call.permit.services else {
             tracing::warn!(plugin = %self.call.plugin, "denied the services view");
+            self.call.count_denied("services");
             return Err(HostError::Denied(format!(
                 "the services view is not granted to plugin `{0}` (grant it with \
                  `services = true` in [plugins.grants.{0}])",

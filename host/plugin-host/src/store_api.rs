@@ -88,6 +88,7 @@ impl State {
     fn store_dir(&self) -> Result<PathBuf, HostError> {
         let Some(dir) = self.call.permit.store.clone() else {
             tracing::warn!(plugin = %self.call.plugin, "denied the store");
+            self.call.count_denied("store");
             return Err(HostError::Denied(format!(
                 "the store is not granted to plugin `{0}` (grant it with `store = true` in \
                  [plugins.grants.{0}])",

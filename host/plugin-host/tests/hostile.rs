@@ -8,7 +8,31 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::*;
-use keel_plugin_host::{Allowlist, Capability, Grant, PluginError, PluginHost, Settings, Value};
+use keel_plugin_host::{
+    Allowlist, CallOutcome, Capability, Grant, PluginError, PluginHost, Settings, Value,
+};
+
+/// How many calls of `plugin`'s `check` ended with `outcome`, as the host's metrics count.
+fn checks(host: &PluginHost, plugin: &str, outcome: CallOutcome) -> u64 {
+    host.stats()
+        .into_iter()
+        .find(|s| s.plugin == plugin)
+        .and_then(|s| {
+            s.functions
+                .get("check")
+                .map(|f| f.outcomes[outcome as usize])
+        })
+        .unwrap_or(0)
+}
+
+/// How many capabilities of `kind` were refused to `plugin`.
+fn denials(host: &PluginHost, plugin: &str, kind: &str) -> u64 {
+    host.stats()
+        .into_iter()
+        .find(|s| s.plugin == plugin)
+        .and_then(|s| s.denied.get(kind).copied())
+        .unwrap_or(0)
+}
 
 /// Runs `kind` with `settings` while a normal tcp check runs beside it, and checks that the
 /// tcp check succeeds both during and after the hostile call.
@@ -85,6 +109,7 @@ async fn sleeper_is_stopped_by_the_deadline() {
     eprintln!("{err} (after {took:?})");
     assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
     assert!(took < timeout * 2, "took {took:?}");
+    assert_eq!(checks(&host, "sleeper", CallOutcome::Timeout), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,6 +132,9 @@ async fn membomb_hits_the_memory_limit() {
         "{err}"
     );
     assert!(err.to_string().contains("memory limit of 32 MiB"), "{err}");
+    assert_eq!(checks(&host, "membomb", CallOutcome::Memory), 1);
+    // The normal checks beside it count as answered calls of their own plugin.
+    assert_eq!(checks(&host, "tcp", CallOutcome::Ok), 2);
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
@@ -134,6 +162,7 @@ async fn trap_carries_the_backtrace() {
         "{diagnostics:?}"
     );
     assert!(err.to_string().contains("deliberate panic"), "{err}");
+    assert_eq!(checks(&host, "trap", CallOutcome::Trap), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,6 +198,9 @@ async fn the_host_tcp_probe_cannot_reach_an_ungranted_port_either() {
         sneaky.accept().is_err(),
         "the sneaky listener must not have seen a connection"
     );
+    // The call itself answered; the refusal inside it is counted by kind.
+    assert_eq!(checks(&host, "net-escape", CallOutcome::Ok), 1);
+    assert_eq!(denials(&host, "net-escape", "network"), 1);
 }
 
 /// The net-escape fixture granted only a closed port, and told to reach a listener of its
@@ -213,6 +245,8 @@ async fn net_request_without_a_grant_is_denied() {
     };
     assert_eq!(plugin, "net-escape");
     assert_eq!(capability, &Capability::Network("127.0.0.1:5432".into()));
+    assert_eq!(checks(&host, "net-escape", CallOutcome::Denied), 1);
+    assert_eq!(denials(&host, "net-escape", "network"), 1);
     let text = err.to_string();
     assert!(
         text.contains("net-escape") && text.contains("network"),
@@ -248,6 +282,7 @@ async fn cmd_escape_is_denied() {
     let outcome = result.expect("the check runs and reports the failure");
     assert!(!outcome.healthy, "escaped: {outcome:?}");
     assert!(outcome.message.starts_with("denied"), "{outcome:?}");
+    assert_eq!(denials(&host, "cmd-escape", "command"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

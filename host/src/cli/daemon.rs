@@ -20,6 +20,10 @@ pub struct DaemonArgs {
     /// `Authorization: Bearer $KEEL_API_TOKEN`
     #[arg(long, value_name = "ADDR")]
     listen: Option<std::net::SocketAddr>,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP, no token) on this TCP address
+    /// (off by default; the control socket always serves them)
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Leave the caller's session (setsid) first: for the daemon a client starts
     #[arg(long, hide = true)]
     detach: bool,
@@ -45,7 +49,7 @@ pub fn run(cx: &Context, args: DaemonArgs) -> Result<Exit, Failure> {
                     Failure::new(Exit::Failed, format!("cannot start a new session: {e}"))
                 })?;
             }
-            foreground(cx, args.no_start, args.listen)
+            foreground(cx, args.no_start, args.listen, args.metrics_listen)
         }
         Some(DaemonCommand::Stop) => stop(cx).map(|r| emit(cx.json, &r)),
         Some(DaemonCommand::Status) => status(cx).map(|r| emit(cx.json, &r)),
@@ -56,6 +60,7 @@ fn foreground(
     cx: &Context,
     no_start: bool,
     listen: Option<std::net::SocketAddr>,
+    metrics_listen: Option<std::net::SocketAddr>,
 ) -> Result<Exit, Failure> {
     let tcp = match listen {
         None => None,
@@ -89,11 +94,13 @@ fn foreground(
                 no_start,
                 tcp,
                 manager,
+                metrics_listen,
             },
             // The plugin host compiles (or loads cached) plugins before anything starts.
             async |config, state| {
                 let host = plugins::host(config, state).await?;
-                Ok(plugins::plugged(host, config.clone()).await)
+                let stats = plugins::stats_source(&host);
+                Ok((plugins::plugged(host, config.clone()).await, Some(stats)))
             },
         )
         .await

@@ -26,6 +26,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::reload::ReloadError;
+use crate::metrics::{Format, Metrics};
 use crate::supervisor::{Supervisor, SupervisorError, tail};
 
 #[derive(Clone)]
@@ -37,6 +38,7 @@ pub struct ApiState {
     pub state_dir: PathBuf,
     pub started_at_ms: u64,
     pub shutdown: Arc<Notify>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -159,6 +161,12 @@ pub fn router(state: ApiState) -> Router {
         .route(route::PLATFORM_READINESS, get(readiness))
         .route(route::PLATFORM_RELOAD, post(reload))
         .route(route::EVENTS, get(events))
+        .route(
+            route::METRICS,
+            get(|State(s): State<ApiState>, headers: HeaderMap| async move {
+                scrape(&s.metrics, &headers)
+            }),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -176,6 +184,28 @@ pub fn router(state: ApiState) -> Router {
             same_config,
         ))
         .with_state(state)
+}
+
+/// The router of `--metrics-listen`: `GET /metrics` and nothing else.
+pub fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            route::METRICS,
+            get(move |headers: HeaderMap| async move { scrape(&metrics, &headers) }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "only /metrics is served here\n") })
+}
+
+/// Every metric, in the format the scraper's `Accept` asks for.
+fn scrape(metrics: &Metrics, headers: &HeaderMap) -> Response {
+    let accept = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    Response::builder()
+        .header("content-type", format.content_type())
+        .body(Body::from(metrics.render(format)))
+        .expect("valid response")
 }
 
 /// The router behind a bearer token (for the optional TCP listener): requests without

@@ -20,6 +20,7 @@ use tokio::sync::Notify;
 
 use crate::config::{self, Config};
 use crate::graph::ServiceGraph;
+use crate::metrics::{Metrics, StatsSource};
 use crate::state::{StateDir, now_ms};
 use crate::supervisor::{Plugged, Reaper, ServiceFiles, Supervisor};
 
@@ -33,6 +34,8 @@ pub struct DaemonOptions {
     pub tcp: Option<(std::net::SocketAddr, String)>,
     /// The service manager Keel runs under, told when Keel is ready and when it stops.
     pub manager: systemd::Manager,
+    /// Also serve `GET /metrics` (alone, plain HTTP, no token) on this TCP address.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Takes the exclusive lock that makes a daemon the only one of its state directory; held for
@@ -68,7 +71,10 @@ fn lock(state: &StateDir) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
 /// reverse dependency order and returns.
 pub async fn run(
     opts: DaemonOptions,
-    make_plugins: impl AsyncFnOnce(&Arc<Config>, &StateDir) -> anyhow::Result<Plugged>,
+    make_plugins: impl AsyncFnOnce(
+        &Arc<Config>,
+        &StateDir,
+    ) -> anyhow::Result<(Plugged, Option<StatsSource>)>,
 ) -> anyhow::Result<()> {
     opts.state.create().with_context(|| {
         format!(
@@ -95,7 +101,7 @@ pub async fn run(
     // made on the blocking pool, in start order, while the plugins load and after; the daemon
     // serves before they are all there.
     let files = ServiceFiles::prepare(&graph, &opts.state);
-    let plugged = make_plugins(&config, &opts.state).await?;
+    let (plugged, plugin_stats) = make_plugins(&config, &opts.state).await?;
     let supervisor = Supervisor::new(
         config.clone(),
         graph,
@@ -106,8 +112,14 @@ pub async fn run(
     )
     .await;
     plugged.hooks.watch_services(supervisor.watch_all());
+    let started_at_ms = now_ms();
+    let metrics = Metrics::start(&supervisor, config.clone(), plugin_stats, started_at_ms);
     let live = reload::LiveSupervisor::new(supervisor.clone());
-    let reloader = Arc::new(reload::Reloader::new(live.clone(), opts.state.clone()));
+    let reloader = Arc::new(reload::Reloader::new(
+        live.clone(),
+        opts.state.clone(),
+        metrics.clone(),
+    ));
 
     let shutdown = Arc::new(Notify::new());
     let state = api::ApiState {
@@ -115,10 +127,26 @@ pub async fn run(
         reloader: reloader.clone(),
         config_path: config.path.clone(),
         state_dir: opts.state.root().to_path_buf(),
-        started_at_ms: now_ms(),
+        started_at_ms,
         shutdown: shutdown.clone(),
+        metrics: metrics.clone(),
     };
     let app = api::router(state);
+    let metrics_server = match opts.metrics_listen {
+        Some(addr) => {
+            let tcp = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?;
+            tracing::info!("metrics on http://{}/metrics", tcp.local_addr()?);
+            let app = api::metrics_router(metrics);
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(tcp, app).await {
+                    tracing::error!("metrics listener stopped: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
     let tcp_server = match opts.tcp {
         Some((addr, token)) => {
             let tcp = tokio::net::TcpListener::bind(addr)
@@ -208,6 +236,9 @@ pub async fn run(
     registry_server.abort();
     drop(registry_socket);
     if let Some(t) = tcp_server {
+        t.abort();
+    }
+    if let Some(t) = metrics_server {
         t.abort();
     }
     drop(socket);

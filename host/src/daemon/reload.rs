@@ -48,15 +48,22 @@ pub enum ReloadError {
 pub struct Reloader {
     pub live: LiveSupervisor,
     pub state: StateDir,
+    /// Told of each new supervisor and plugin host.
+    metrics: Arc<crate::metrics::Metrics>,
     /// One reload at a time.
     lock: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
-    pub fn new(live: LiveSupervisor, state: StateDir) -> Self {
+    pub fn new(
+        live: LiveSupervisor,
+        state: StateDir,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             live,
             state,
+            metrics,
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -110,10 +117,12 @@ impl Reloader {
         let planned = report(Vec::new());
         let graph = Arc::new(graph);
         let files = ServiceFiles::prepare(&graph, &self.state);
+        let stats = plugins::stats_source(&host);
         let plugged = plugins::plugged(host, config.clone()).await;
         let (next, errors) = current
             .reload(config.clone(), graph, plugged, files, &changes)
             .await;
+        self.metrics.reloaded(&next, Some(stats));
         self.live.set(next);
         tracing::info!(
             config = %path.display(),

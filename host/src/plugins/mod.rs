@@ -27,8 +27,15 @@ use crate::state::StateDir;
 use crate::supervisor::Plugged;
 
 pub use keel_plugin_host::{
-    CheckOutcome, PluginDescription, PluginError, PluginKind, PluginSource, PluginSummary,
+    CALL_DURATION_BUCKETS, CacheStatus, CallOutcome, CheckOutcome, PluginDescription, PluginError,
+    PluginKind, PluginSource, PluginStats, PluginSummary, WASMTIME_VERSION, WIT_VERSION,
 };
+
+/// What the host's calls have come to, read at each scrape of the daemon's metrics.
+pub fn stats_source(host: &PluginHost) -> crate::metrics::StatsSource {
+    let host = host.clone();
+    Arc::new(move || host.stats())
+}
 
 /// The plugin host for a config: the bundled plugins its services name (as deployment modes
 /// and check types), the third-party directory (`[plugins] dir`, else `<state>/plugins`),

@@ -56,9 +56,16 @@ impl ServicesWatch {
 
     /// Every service, in config order.
     pub fn all(&self) -> Vec<Snapshot> {
+        self.map(Snapshot::clone)
+    }
+
+    /// What `f` takes from each service's snapshot, in config order, without copying the
+    /// snapshots.
+    pub fn map<T>(&self, f: impl FnMut(&Snapshot) -> T) -> Vec<T> {
+        let mut f = f;
         self.services
             .iter()
-            .map(|(_, rx)| rx.borrow().clone())
+            .map(|(_, rx)| f(&rx.borrow()))
             .collect()
     }
 }
@@ -100,6 +107,9 @@ pub enum SupervisorError {
     #[error("the supervisor is shutting down")]
     Gone,
 }
+
+/// Room in the event channel, per service (at least 256 events in all).
+const EVENTS_PER_SERVICE: usize = 4;
 
 /// Pre-flight checks of one start that run at once.
 const PREFLIGHTS_AT_ONCE: usize = 2;
@@ -222,8 +232,11 @@ impl Supervisor {
             hooks,
         } = plugged;
         let hooks = Hooks::new(hooks, config.hooks.clone());
-        // A client of the event stream that falls this far behind is told so (`lagged`).
-        let (events, _) = broadcast::channel(256);
+        // A client of the event stream that falls this far behind is told so (`lagged`). The
+        // changes of a platform's start, and the check answers of one wake-up of the check grid,
+        // come in bursts of a few per service: room for four per service keeps the daemon's own
+        // follower (metrics) from missing any while it waits for a turn on a busy runtime.
+        let (events, _) = broadcast::channel(EVENTS_PER_SERVICE * config.services.len().max(64));
         let parts = Arc::new(Parts {
             marks: marks::Marks::new(&state),
             state: state.clone(),
@@ -264,6 +277,11 @@ impl Supervisor {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// The config, to keep beside this supervisor.
+    pub fn shared_config(&self) -> Arc<Config> {
+        self.config.clone()
     }
 
     pub fn graph(&self) -> &ServiceGraph {

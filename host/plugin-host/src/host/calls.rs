@@ -4,7 +4,7 @@
 //! finished call becomes a reply.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 
@@ -17,6 +17,7 @@ use crate::error::PluginError;
 use crate::plugin::{Plugin, Pre, no_authority};
 use crate::pool::Linked;
 use crate::sandbox::State;
+use crate::stats::CallOutcome;
 use crate::types::{Capability, Problem, Reply, ServiceInfo, Settings};
 use crate::world::World;
 
@@ -47,7 +48,9 @@ impl PluginHost {
         body: impl AsyncFnOnce(&mut Store<State>, &W::Instance) -> wasmtime::Result<T>,
     ) -> Result<Done<T>, PluginError> {
         let callee = plugin.callee();
-        call::run(
+        let function = setup.function;
+        let started = Instant::now();
+        let done = call::run(
             &self.inner.engine,
             &self.inner.turns,
             &callee,
@@ -55,7 +58,16 @@ impl PluginHost {
             setup,
             body,
         )
-        .await
+        .await;
+        let outcome = match &done {
+            Ok(d) if d.value.reports_error() => CallOutcome::Error,
+            Ok(_) => CallOutcome::Ok,
+            Err(e) => CallOutcome::of_error(e),
+        };
+        plugin
+            .stats
+            .call(function, outcome, Some(started.elapsed()));
+        done
     }
 
     /// Validates settings with the plugin's own `validate` (no authority); an empty list means
@@ -103,7 +115,15 @@ impl PluginHost {
         let has_facilities =
             facilities.store || facilities.services || !facilities.write_paths.is_empty();
         if !needs.is_empty() || has_facilities {
-            let mut permit = plugin.grant.authorize(&plugin.name, &needs, Some(base))?;
+            let mut permit = plugin
+                .grant
+                .authorize(&plugin.name, &needs, Some(base))
+                .inspect_err(|e| {
+                    if let PluginError::Denied { capability, .. } = e {
+                        plugin.stats.denied(&capability.kind().to_string());
+                        plugin.stats.call(function, CallOutcome::Denied, None);
+                    }
+                })?;
             if facilities.store {
                 permit.store = self.inner.data_dir.as_ref().map(|d| d.join(&*plugin.name));
             }

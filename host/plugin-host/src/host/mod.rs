@@ -28,6 +28,7 @@ use crate::loader::Loader;
 use crate::permit::ServicesSlot;
 use crate::plugin::{self, Plugin};
 use crate::sandbox::State;
+use crate::stats::PluginStats;
 use crate::types::{PluginKind, PluginSource};
 use crate::{bundled, engine};
 
@@ -216,6 +217,16 @@ impl PluginHost {
     /// later calls are ignored). Until then such hooks are told the view is not available.
     pub fn set_services_view(&self, view: Arc<dyn ServicesView>) {
         let _ = self.inner.services.0.set(view);
+    }
+
+    /// What each loaded plugin's calls have come to since the host was made, in load order.
+    pub fn stats(&self) -> Vec<PluginStats> {
+        self.inner
+            .order
+            .iter()
+            .filter_map(|name| self.inner.plugins.get(name))
+            .map(|p| p.stats.snapshot(&p.name))
+            .collect()
     }
 
     /// The third-party plugin files that could not be loaded, with the reason for each.
