@@ -290,6 +290,15 @@ path = "ready"
     let r = p.keel(&["services", "start", "web"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let web = pid(&p.status("web"));
+    // A stop does not wait for notifications on their way (README): let them arrive first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .contains("on-healthy")
+    {
+        assert!(Instant::now() < deadline, "{}", p.log("web"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let r = p.keel(&["services", "stop", "web"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let want = format!(

@@ -1,6 +1,7 @@
 //! One service's state machine, owned by one task: commands come in through a channel, state
 //! changes go out as events. Nothing else touches a service's process or record.
 
+mod health;
 mod hooked;
 mod recovery;
 
@@ -22,8 +23,8 @@ use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
 use super::reaper::Reaper;
 use super::{Deployer, Event};
-use crate::config::{RestartPolicy, Service};
-use crate::health::{Health, HealthState};
+use crate::config::Service;
+use crate::health::Health;
 use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
 pub(super) use hooked::ServiceHooks;
 pub use keel_api::{Snapshot, Status};
@@ -450,107 +451,6 @@ impl Machine {
                 self.set(Status::Failed).await;
                 self.notify(HookPhase::OnFailed, cause, reason);
             }
-        }
-    }
-
-    /// The health monitor's verdict on process `pid`. A turn to unhealthy restarts the service
-    /// (unless its policy is `never`), through the same backoff and limits as a crash.
-    async fn on_health(&mut self, pid: i32, health: Health) {
-        if self.running.as_ref().map(|r| r.id.pid) != Some(pid) {
-            return; // about a process that is gone
-        }
-        let before = self.health.as_ref().map(|h| h.state);
-        let state = health.state;
-        if let Some(report) = health
-            .last
-            .as_ref()
-            .filter(|_| self.t.events.receiver_count() > 0)
-        {
-            let _ = self.t.events.send(Event::Health {
-                service: self.name().to_string(),
-                state,
-                report: report.clone(),
-            });
-        }
-        if let Some(report) = &health.last {
-            self.notify(
-                HookPhase::OnCheck,
-                HookCause::Health,
-                report.message.clone(),
-            );
-        }
-        let message = health
-            .last
-            .as_ref()
-            .map(|r| r.message.clone())
-            .unwrap_or_default();
-        self.health = Some(health);
-        if before == Some(state) {
-            // Same state, newer answer: readers see it, but nobody is woken for it (waiters
-            // care about changes of state; the event above carries every answer).
-            let health = self.health.clone();
-            self.t.watch.send_if_modified(|s| {
-                s.health = health;
-                false
-            });
-            return;
-        }
-        self.t
-            .log
-            .note(format!("health: {} ({message})", state.as_str()));
-        tracing::info!(
-            service = self.name(),
-            "health: {} ({message})",
-            state.as_str()
-        );
-        self.set(self.status).await;
-        if state == HealthState::Healthy {
-            self.notify(HookPhase::OnHealthy, HookCause::Health, message.clone());
-        }
-        if state == HealthState::Unhealthy {
-            let gate = self
-                .gate(
-                    HookPhase::OnUnhealthy,
-                    HookCause::Health,
-                    format!("unhealthy ({message})"),
-                    self.start_deadline(),
-                )
-                .await;
-            if self.t.service.startup.restart == RestartPolicy::Never {
-                return;
-            }
-            if let Gate::Refused {
-                outcome,
-                hook,
-                reason,
-            } = gate
-            {
-                let text = hooked::refusal_text(outcome, &hook, &reason);
-                self.t
-                    .log
-                    .note(format!("unhealthy; kept running, not restarted: {text}"));
-                return self.set(self.status).await;
-            }
-            let Some(mut running) = self.running.take() else {
-                return;
-            };
-            let ran = running.since.elapsed();
-            self.t
-                .log
-                .note("unhealthy: stopping it to restart".to_string());
-            self.set(Status::Restarting).await;
-            let grace = self.t.service.startup.stop_timeout;
-            let exit = self.terminate(&mut running, false, grace).await;
-            self.health = None;
-            self.record.last_exit = Some(exit.clone());
-            self.notify(HookPhase::AfterStop, HookCause::Health, exit.to_string());
-            let decision = self.tracker.on_unhealthy(ran, Instant::now());
-            self.apply(
-                decision,
-                format!("unhealthy ({message})"),
-                HookCause::Health,
-            )
-            .await;
         }
     }
 
