@@ -493,3 +493,92 @@ fn hook_runs_are_on_the_event_stream() {
     assert_eq!(v["run"]["phase"], "after-start");
     assert_eq!(v["run"]["outcome"], "proceed");
 }
+
+/// A hook built for 0.1.0's `hook` interface (the `hook-0-1-0` fixture, named `old-hook`) still
+/// loads and is adapted: it runs at the phases that interface has, in order, told the daemon's
+/// reason as its `detail`, and an error it returns before a start is a veto.
+#[test]
+fn a_hook_built_for_0_1_0_runs_at_its_phases_and_its_error_is_a_veto() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("old.txt");
+    let services = [
+        svc("old", "exec sleep 336", ""),
+        r#"
+[services.old.health_check]
+type = "file"
+interval = 0.2
+[services.old.health_check.file]
+path = "ready"
+"#
+        .to_string(),
+        format!(
+            "[[services.old.hooks]]\nplugin = \"old-hook\"\nsettings = {{ record = {:?} }}\n",
+            record.display().to_string()
+        ),
+        svc("refused", "exec sleep 337", ""),
+        "[[services.refused.hooks]]\nplugin = \"old-hook\"\nsettings = { refuse = [\"before-start\"] }\n"
+            .to_string(),
+    ]
+    .concat();
+    let p = Platform::new(&format!(
+        "[plugins]\ndir = \"plugins\"\n[plugins.grants.old-hook]\ncommands = [\"/bin/sh\"]\n{services}"
+    ));
+    let plugins = p.dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        repo_root().join("plugins/dist/fixtures/hook-0-1-0.wasm"),
+        plugins.join("old-hook.wasm"),
+    )
+    .unwrap();
+    std::fs::write(p.dir.path().join("ready"), "").unwrap();
+
+    let r = p.keel(&["plugins", "inspect", "old-hook"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("0.1.0"), "{}", r.stdout);
+
+    // The recorded lines once there are `n`.
+    let recorded = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = std::fs::read_to_string(&record).unwrap_or_default();
+            let lines: Vec<String> = got.lines().map(str::to_string).collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recorded:\n{got}\nlog:\n{}",
+                p.log("old")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let r = p.keel(&["services", "start", "old"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // A stop does not wait for notifications on their way (README), so let them arrive first.
+    recorded(3);
+    let r = p.keel(&["services", "stop", "old"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let want = [
+        "before-start",
+        "after-start",
+        "on-healthy",
+        "before-stop",
+        "after-stop",
+    ];
+    let lines = recorded(want.len());
+    let events: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(events, want, "{lines:?}");
+    // The detail is the daemon's reason in words.
+    assert!(lines[4].starts_with("after-stop stopped"), "{lines:?}");
+
+    let r = p.keel(&["services", "start", "refused"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("vetoed by hook `old-hook`: old-hook refuses before-start"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.status("refused")["status"], "failed");
+}
