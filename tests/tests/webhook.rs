@@ -223,3 +223,45 @@ fn a_failure_is_posted_once_however_often_it_repeats_across_daemon_restarts() {
         "{log}"
     );
 }
+
+/// `on-unhealthy` blocks, and the hook entry's default `on_error = "fail"` would make a failed
+/// run a veto there; the webhook answers `proceed` anyway, so a receiver that is down never
+/// keeps an unhealthy service from its restart.
+#[test]
+fn an_unreachable_receiver_never_keeps_an_unhealthy_service_from_its_restart() {
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let p = Platform::new(&format!(
+        r#"
+[[hooks]]
+plugin = "webhook"
+settings = {{ url = "http://{closed}/keel" }}
+
+[services.web]
+[services.web.deployment]
+mode = "binary"
+[services.web.deployment.binary]
+binary_path = "/bin/sh"
+args = ["-c", "exec sleep 342"]
+[services.web.health_check]
+type = "file"
+interval = 0.2
+retries = 1
+[services.web.health_check.file]
+path = "ready"
+"#
+    ));
+    std::fs::write(p.dir.path().join("ready"), "").unwrap();
+    let r = p.keel(&["services", "start", "web"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    std::fs::remove_file(p.dir.path().join("ready")).unwrap();
+    p.wait_for("web", Duration::from_secs(15), |s| s["restarts"] == 1);
+    let log = p.log("web");
+    assert!(
+        log.contains("[hook webhook] on-unhealthy: proceed in "),
+        "{log}"
+    );
+    assert!(log.contains("unhealthy: stopping it to restart"), "{log}");
+}

@@ -12,8 +12,11 @@
 //! `headers` (a table of extra request headers).
 //!
 //! It only notifies: every verdict is `proceed`. A notification that could not be delivered
-//! (no connection, a non-2xx answer, no answer in time) is an `err` that says why; the hook
-//! entry's `on_error` decides what that means.
+//! (no connection, a non-2xx answer, no answer in time) is an `err` that says why in the
+//! notification phases, where the hook entry's `on_error` decides how its run reads. In a
+//! blocking phase (`on-unhealthy`, and `before-*` when `phases` lists one) it is logged and the
+//! verdict is still `proceed`: with `on_error = "fail"` an `err` there would count as a veto,
+//! and a receiver that is down must never keep an unhealthy service from its restart.
 //!
 //! A notification that repeats the last one delivered for the service (same phase, same reason)
 //! within `dedup_seconds` is not sent again: one message while a crash-looping service keeps
@@ -191,32 +194,64 @@ impl Lifecycle for Webhook {
         }
 
         let body = payload(&service, &event);
-        let response = post(
-            &config.url,
-            &config.headers,
-            "application/json",
-            body.as_bytes(),
-            config.timeout_ms,
-            4096,
-        )
-        .map_err(|why| format!("POST {} failed: {why}", config.url))?;
-        if !response.success() {
-            let excerpt = response.excerpt();
-            let excerpt = if excerpt.is_empty() {
-                String::new()
-            } else {
-                format!(": {excerpt}")
-            };
-            return Err(format!(
-                "POST {} answered HTTP {}{excerpt}",
-                config.url, response.status
-            ));
+        if let Err(why) = deliver(&config, &body) {
+            if !blocks(event.phase) {
+                return Err(why);
+            }
+            host::log(
+                Level::Warn,
+                &format!(
+                    "{why}; {} {} not delivered (in a blocking phase the verdict is still proceed)",
+                    service.name,
+                    phase_name(event.phase)
+                ),
+            );
+            return Ok(proceed());
         }
         if let Some(key) = &record {
-            remember(key, event.time_ms + config.dedup_ms, fingerprint, event.time_ms);
+            remember(
+                key,
+                event.time_ms + config.dedup_ms,
+                fingerprint,
+                event.time_ms,
+            );
         }
         Ok(proceed())
     }
+}
+
+/// Whether the host waits for the verdict of `phase`.
+fn blocks(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::BeforeStart | Phase::BeforeStop | Phase::BeforeRestart | Phase::OnUnhealthy
+    )
+}
+
+/// POSTs `body` to the configured URL; an error says why it was not delivered.
+fn deliver(config: &Config, body: &str) -> Result<(), String> {
+    let response = post(
+        &config.url,
+        &config.headers,
+        "application/json",
+        body.as_bytes(),
+        config.timeout_ms,
+        4096,
+    )
+    .map_err(|why| format!("POST {} failed: {why}", config.url))?;
+    if !response.success() {
+        let excerpt = response.excerpt();
+        let excerpt = if excerpt.is_empty() {
+            String::new()
+        } else {
+            format!(": {excerpt}")
+        };
+        return Err(format!(
+            "POST {} answered HTTP {}{excerpt}",
+            config.url, response.status
+        ));
+    }
+    Ok(())
 }
 
 fn proceed() -> Decision {
@@ -258,7 +293,10 @@ fn store_trouble(error: &HostError) {
 /// A stored record: until when (Unix ms) it counts, and the fingerprint of what was sent.
 fn parse_record(value: &[u8]) -> Option<(u64, u64)> {
     let (until, fingerprint) = std::str::from_utf8(value).ok()?.split_once(' ')?;
-    Some((until.parse().ok()?, u64::from_str_radix(fingerprint, 16).ok()?))
+    Some((
+        until.parse().ok()?,
+        u64::from_str_radix(fingerprint, 16).ok()?,
+    ))
 }
 
 /// The last notification delivered under `key`, if one was.
