@@ -342,7 +342,18 @@ path = "ready"
 
     let r = p.keel(&["plugins", "inspect", "old-hook"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains("0.1.0"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("World: hook-plugin (keel:plugin@0.1.0)"),
+        "{}",
+        r.stdout
+    );
+    let r = p.keel(&["plugins", "inspect", "etcd-register"]);
+    assert!(
+        r.stdout
+            .contains("World: lifecycle-plugin (keel:plugin@0.1.2)"),
+        "{}",
+        r.stdout
+    );
 
     // The recorded lines once there are `n`.
     let recorded = |n: usize| {
