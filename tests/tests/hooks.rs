@@ -242,7 +242,7 @@ path = "ready"
     let r = p.keel(&["services", "stop", "web"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let want = format!(
-        "before-start operator -\nafter-start operator {web}\non-healthy health {web}\nbefore-stop operator {web}\nafter-stop operator -\n"
+        "before-start operator -\nafter-start operator {web}\non-healthy health {web}\nbefore-stop operator {web}\nafter-stop operator {web}\n"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -204,6 +204,8 @@ fn a_failure_is_posted_once_however_often_it_repeats_across_daemon_restarts() {
     assert_eq!(b["service"], "crash", "{b}");
     assert_eq!(b["phase"], "on-failed", "{b}");
     assert_eq!(b["last_exit"], serde_json::json!({"code": 3}), "{b}");
+    // How long the process that failed ran (it slept 0.3 s).
+    assert!(b["uptime_ms"].as_u64().is_some_and(|ms| ms >= 300), "{b}");
     assert!(b["reason"].as_str().unwrap().contains("exit code 3"), "{b}");
 
     // The same failure again, then again with a new daemon: not sent.

@@ -103,6 +103,9 @@ struct Machine {
     /// What the restart waiting at `restart_at` is for (a crash, health, recovery).
     restart_cause: HookCause,
     health: Option<Health>,
+    /// The process that ran last, with how long it ran: what hooks told after it ended
+    /// (`after-stop`, `on-failed`) learn of it. Cleared when a new launch begins.
+    last_run: Option<(i32, Duration)>,
 }
 
 impl ServiceTask {
@@ -120,6 +123,7 @@ impl ServiceTask {
             restart_at: None,
             restart_cause: HookCause::RestartPolicy,
             health: None,
+            last_run: None,
             t: self,
         };
         m.recover().await;
@@ -260,6 +264,7 @@ impl Machine {
     /// Asks the `before-start` hooks, then launches a process.
     async fn launch(&mut self, cause: HookCause, deadline: Instant) -> Result<Launch, String> {
         self.announce(Status::Starting);
+        self.last_run = None;
         let hook_env = match self
             .gate(HookPhase::BeforeStart, cause, "starting", deadline)
             .await
@@ -341,6 +346,7 @@ impl Machine {
         let Some(running) = self.running.take() else {
             return;
         };
+        self.last_run = Some((running.id.pid, running.since.elapsed()));
         self.kill_leftovers(running.id).await;
         self.exited_after(exit, running.since.elapsed(), HookCause::RestartPolicy)
             .await;
@@ -496,6 +502,7 @@ impl Machine {
         let exit = self
             .terminate(&mut running, force, hooked::grace_left(deadline))
             .await;
+        self.last_run = Some((running.id.pid, running.since.elapsed()));
         self.health = None;
         self.t.log.note(format!("stopped ({exit})"));
         self.record.last_exit = Some(exit.clone());

@@ -104,6 +104,7 @@ impl Machine {
             self.set(Status::Restarting).await;
             let grace = self.t.service.startup.stop_timeout;
             let exit = self.terminate(&mut running, false, grace).await;
+            self.last_run = Some((running.id.pid, ran));
             self.health = None;
             self.record.last_exit = Some(exit.clone());
             self.notify(HookPhase::AfterStop, HookCause::Health, exit.to_string());
