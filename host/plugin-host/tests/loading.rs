@@ -45,7 +45,7 @@ async fn a_plugin_built_against_an_older_0_1_still_loads_and_runs() {
     assert_eq!(old.wit_version, "0.1.0", "{old:?}");
     // The host's own plugins are built against the newest 0.1.
     let tcp = host.list().into_iter().find(|p| p.name == "tcp").unwrap();
-    assert_eq!(tcp.wit_version, "0.1.1", "{tcp:?}");
+    assert_eq!(tcp.wit_version, "0.1.2", "{tcp:?}");
     let outcome = host
         .check(
             "old-echo",
