@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+pub mod hooks;
+
 /// The `keel` binary of this workspace, built once per test process (a no-op when it is fresh).
 /// `KEEL_BIN` overrides it, e.g. to test an installed binary.
 pub fn keel_bin() -> &'static Path {

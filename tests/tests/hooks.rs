@@ -1,72 +1,12 @@
 //! Lifecycle hooks with real processes and a real hook plugin (the `hook-act` fixture, a
-//! third-party component built from plugins/fixtures): verdicts, order, time limits, failures
-//! and hostile hooks, each leaving the service and the daemon as the README's rules say, and
-//! other services untouched.
+//! third-party component built from plugins/fixtures): verdicts, order, environment, the event
+//! stream, and a hook built for 0.1.0 adapted. Hostile hooks are in hostile_hooks.rs.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
+use keel_e2e::hooks::{hook, pid, platform, svc};
 use keel_e2e::{Platform, repo_root};
-
-/// A platform whose plugin directory holds `hook-act`, granted writing under `rec/` and its
-/// store; `grant` adds lines to its grant.
-fn platform(services: &str, grant: &str) -> Platform {
-    let config = format!(
-        r#"
-[plugins]
-dir = "plugins"
-[plugins.grants.hook-act]
-write_paths = ["rec"]
-store = true
-{grant}
-{services}
-"#
-    );
-    let p = Platform::new(&config);
-    let plugins = p.dir.path().join("plugins");
-    std::fs::create_dir_all(&plugins).unwrap();
-    std::fs::create_dir_all(p.dir.path().join("rec")).unwrap();
-    std::fs::copy(
-        repo_root().join("plugins/dist/fixtures/hook-act.wasm"),
-        plugins.join("hook-act.wasm"),
-    )
-    .unwrap();
-    p
-}
-
-/// A service running `sh -c SCRIPT`, with `extra` lines in its table.
-fn svc(name: &str, script: &str, extra: &str) -> String {
-    format!(
-        r#"
-[services.{name}]
-{extra}
-[services.{name}.deployment]
-mode = "binary"
-[services.{name}.deployment.binary]
-binary_path = "/bin/sh"
-args = ["-c", {script:?}]
-"#
-    )
-}
-
-/// A hook entry of `service` running hook-act with `settings` in `phases`.
-fn hook(service: &str, phases: &[&str], settings: &str, extra: &str) -> String {
-    let phases: Vec<String> = phases.iter().map(|p| format!("{p:?}")).collect();
-    format!(
-        r#"
-[[services.{service}.hooks]]
-plugin = "hook-act"
-phases = [{}]
-{extra}
-settings = {{ {settings} }}
-"#,
-        phases.join(", ")
-    )
-}
-
-fn pid(v: &serde_json::Value) -> i64 {
-    v["pid"].as_i64().expect("a pid")
-}
 
 #[test]
 fn a_veto_fails_the_start_with_its_reason_and_the_other_services_start() {
@@ -290,10 +230,19 @@ path = "ready"
     let r = p.keel(&["services", "start", "web"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let web = pid(&p.status("web"));
+    // A stop does not wait for notifications on their way (README): let them arrive first.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .contains("on-healthy")
+    {
+        assert!(Instant::now() < deadline, "{}", p.log("web"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let r = p.keel(&["services", "stop", "web"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let want = format!(
-        "before-start operator -\nafter-start operator {web}\non-healthy health {web}\nbefore-stop operator {web}\nafter-stop operator -\n"
+        "before-start operator -\nafter-start operator {web}\non-healthy health {web}\nbefore-stop operator {web}\nafter-stop operator {web}\n"
     );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -308,175 +257,6 @@ path = "ready"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Misbehaving hooks, one per service, all at once: each costs its one call and the start of
-/// its own service (`on_error = "fail"`), or nothing (`"ignore"`); the daemon and the
-/// well-behaved service carry on.
-#[test]
-fn hostile_hooks_cost_their_call_and_nothing_else() {
-    let trap = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    trap.set_nonblocking(true).unwrap();
-    let address = trap.local_addr().unwrap().to_string();
-    let hostile = [
-        ("hang", r#"act = "hang""#.to_string()),
-        ("trap", r#"act = "trap""#.to_string()),
-        ("membomb", r#"act = "membomb""#.to_string()),
-        ("delay", r#"act = "delay", delay_ms = 600000"#.to_string()),
-        ("net", format!("act = \"net\", address = {address:?}")),
-    ];
-    let mut services = Vec::new();
-    for (name, settings) in &hostile {
-        services.push(svc(name, "exec sleep 330", ""));
-        services.push(hook(name, &["before-start"], settings, "timeout = 2"));
-    }
-    services.push(svc("lenient", "exec sleep 331", ""));
-    services.push(hook(
-        "lenient",
-        &["before-start"],
-        r#"act = "trap""#,
-        "on_error = \"ignore\"",
-    ));
-    services.push(svc("bystander", "exec sleep 332", ""));
-    let p = platform(&services.concat(), "memory_mb = 32");
-    let began = Instant::now();
-    let r = p.keel(&["platform", "start"]);
-    let took = began.elapsed();
-    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
-    assert!(took < Duration::from_secs(30), "the start took {took:?}");
-    let reason = |name: &str| {
-        p.status(name)["reason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    for (name, _) in &hostile {
-        let s = p.status(name);
-        assert_eq!(s["status"], "failed", "{name}: {s}");
-        assert_eq!(
-            s["last_hook"]["outcome"],
-            if *name == "net" { "veto" } else { "failed" },
-            "{name}: {s}"
-        );
-    }
-    assert!(reason("hang").contains("time"), "{}", reason("hang"));
-    assert!(
-        reason("trap").contains("trap") || reason("trap").contains("unreachable"),
-        "{}",
-        reason("trap")
-    );
-    assert!(
-        reason("membomb").contains("memory"),
-        "{}",
-        reason("membomb")
-    );
-    assert!(
-        reason("delay").contains("past the phase's time limit"),
-        "{}",
-        reason("delay")
-    );
-    // The connection never reached the listener.
-    assert!(
-        matches!(trap.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
-        "the hook reached an address it was not granted"
-    );
-    // `ignore` lets the trapping hook's service start; the bystander was never involved.
-    assert_eq!(p.status("lenient")["status"], "running");
-    assert!(
-        p.log("lenient").contains("before-start: ignored"),
-        "{}",
-        p.log("lenient")
-    );
-    assert_eq!(p.status("bystander")["status"], "running");
-    assert!(!p.log("bystander").contains("[hook"));
-    // The metrics count each hostile call by how it ended, and each run by its verdict.
-    let metrics = scrape(&p);
-    let calls = |outcome: &str| {
-        let series = format!(
-            "keel_plugin_calls_total{{plugin=\"hook-act\",function=\"run\",outcome=\"{outcome}\"}}"
-        );
-        value(&metrics, &series)
-    };
-    assert_eq!(calls("trap"), Some(2.0), "{metrics}"); // trap, and lenient's
-    assert_eq!(calls("memory"), Some(1.0), "{metrics}");
-    assert_eq!(calls("timeout"), Some(1.0), "{metrics}");
-    let runs = |service: &str, verdict: &str| {
-        let series = format!(
-            "keel_hook_runs_total{{service=\"{service}\",hook=\"hook-act\",phase=\"before-start\",verdict=\"{verdict}\"}}"
-        );
-        value(&metrics, &series)
-    };
-    assert_eq!(runs("trap", "failed"), Some(1.0), "{metrics}");
-    assert_eq!(runs("lenient", "ignored"), Some(1.0), "{metrics}");
-    assert_eq!(runs("net", "veto"), Some(1.0), "{metrics}");
-}
-
-/// `GET /metrics` on the control socket: the body.
-fn scrape(p: &Platform) -> String {
-    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-/// The value of the sample `series` (name and labels exactly) in a scrape.
-fn value(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// A hook that calls Keel's own API to stop its own service, while the service's task waits for
-/// the hook: the call cannot be answered in time, the hook's run fails at its time limit, and
-/// its rule decides; the stop it asked for is then carried out.
-#[test]
-fn a_hook_that_stops_its_own_service_through_the_api_costs_its_call() {
-    let services = [
-        svc("selfish", "exec sleep 333", ""),
-        svc("bystander", "exec sleep 334", ""),
-    ]
-    .concat();
-    let p = platform(&services, "");
-    let socket = p.state.join("keel.sock");
-    let entry = hook(
-        "selfish",
-        &["before-start"],
-        &format!(
-            "act = \"stop-self\", socket = {:?}",
-            socket.display().to_string()
-        ),
-        "timeout = 2\non_error = \"ignore\"",
-    );
-    std::fs::write(
-        &p.config,
-        std::fs::read_to_string(&p.config).unwrap().replace(
-            "write_paths = [\"rec\"]",
-            &format!(
-                "write_paths = [\"rec\"]\nunix_sockets = [{:?}]",
-                socket.display().to_string()
-            ),
-        ) + &entry,
-    )
-    .unwrap();
-    let r = p.keel(&["services", "start", "bystander"]);
-    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
-    let bystander = pid(&p.status("bystander"));
-    let began = Instant::now();
-    let _ = p.keel(&["services", "start", "selfish"]);
-    assert!(began.elapsed() < Duration::from_secs(15));
-    let log = p.log("selfish");
-    assert!(
-        log.contains("[hook hook-act] before-start: ignored"),
-        "{log}"
-    );
-    // The stop it asked for was carried out once the task was free: it is not running.
-    p.wait_for("selfish", Duration::from_secs(10), |s| {
-        s["status"] == "stopped"
-    });
-    // The daemon answers, and the other service is the same process.
-    assert_eq!(pid(&p.status("bystander")), bystander);
 }
 
 #[test]
@@ -520,4 +300,104 @@ fn hook_runs_are_on_the_event_stream() {
     assert_eq!(v["run"]["hook"], "hook-act");
     assert_eq!(v["run"]["phase"], "after-start");
     assert_eq!(v["run"]["outcome"], "proceed");
+}
+
+/// A hook built for 0.1.0's `hook` interface (the `hook-0-1-0` fixture, named `old-hook`) still
+/// loads and is adapted: it runs at the phases that interface has, in order, told the daemon's
+/// reason as its `detail`, and an error it returns before a start is a veto.
+#[test]
+fn a_hook_built_for_0_1_0_runs_at_its_phases_and_its_error_is_a_veto() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("old.txt");
+    let services = [
+        svc("old", "exec sleep 336", ""),
+        r#"
+[services.old.health_check]
+type = "file"
+interval = 0.2
+[services.old.health_check.file]
+path = "ready"
+"#
+        .to_string(),
+        format!(
+            "[[services.old.hooks]]\nplugin = \"old-hook\"\nsettings = {{ record = {:?} }}\n",
+            record.display().to_string()
+        ),
+        svc("refused", "exec sleep 337", ""),
+        "[[services.refused.hooks]]\nplugin = \"old-hook\"\nsettings = { refuse = [\"before-start\"] }\n"
+            .to_string(),
+    ]
+    .concat();
+    let p = Platform::new(&format!(
+        "[plugins]\ndir = \"plugins\"\n[plugins.grants.old-hook]\ncommands = [\"/bin/sh\"]\n{services}"
+    ));
+    let plugins = p.dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        repo_root().join("plugins/dist/fixtures/hook-0-1-0.wasm"),
+        plugins.join("old-hook.wasm"),
+    )
+    .unwrap();
+    std::fs::write(p.dir.path().join("ready"), "").unwrap();
+
+    let r = p.keel(&["plugins", "inspect", "old-hook"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("World: hook-plugin (keel:plugin@0.1.0)"),
+        "{}",
+        r.stdout
+    );
+    let r = p.keel(&["plugins", "inspect", "etcd-register"]);
+    assert!(
+        r.stdout
+            .contains("World: lifecycle-plugin (keel:plugin@0.1.2)"),
+        "{}",
+        r.stdout
+    );
+
+    // The recorded lines once there are `n`.
+    let recorded = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = std::fs::read_to_string(&record).unwrap_or_default();
+            let lines: Vec<String> = got.lines().map(str::to_string).collect();
+            if lines.len() >= n {
+                return lines;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recorded:\n{got}\nlog:\n{}",
+                p.log("old")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let r = p.keel(&["services", "start", "old"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // A stop does not wait for notifications on their way (README), so let them arrive first.
+    recorded(3);
+    let r = p.keel(&["services", "stop", "old"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let want = [
+        "before-start",
+        "after-start",
+        "on-healthy",
+        "before-stop",
+        "after-stop",
+    ];
+    let lines = recorded(want.len());
+    let events: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(events, want, "{lines:?}");
+    // The detail is the daemon's reason in words.
+    assert!(lines[4].starts_with("after-stop stopped"), "{lines:?}");
+
+    let r = p.keel(&["services", "start", "refused"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr
+            .contains("vetoed by hook `old-hook`: old-hook refuses before-start"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(p.status("refused")["status"], "failed");
 }

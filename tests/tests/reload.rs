@@ -138,7 +138,10 @@ fn a_reload_applies_the_difference_and_leaves_unchanged_services_alone() {
 
     // The metrics follow the config served: the added services are there, the removed one not.
     let metrics = scrape(&p);
-    assert!(metrics.contains("keel_service_up{service=\"new\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("keel_service_up{service=\"new\"} 1"),
+        "{metrics}"
+    );
     assert!(metrics.contains("service=\"idle\""), "{metrics}");
     assert!(!metrics.contains("service=\"old\""), "{metrics}");
 

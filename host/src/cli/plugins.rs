@@ -94,7 +94,19 @@ impl Report for Inspected {
             out += &format!("Description: {t}\n");
         }
         match (&d.kind, &d.wit_version) {
-            (Some(k), Some(v)) => out += &format!("World: {} (keel:plugin@{v})\n", k.world()),
+            (Some(k), Some(v)) => {
+                // Hooks are of two worlds: `lifecycle-plugin`, or 0.1.0's `hook-plugin`.
+                let lifecycle = d
+                    .exports
+                    .iter()
+                    .any(|e| e.starts_with("keel:plugin/lifecycle@"));
+                let world = if lifecycle {
+                    "lifecycle-plugin"
+                } else {
+                    k.world()
+                };
+                out += &format!("World: {world} (keel:plugin@{v})\n")
+            }
             _ => out += "World: none of Keel's\n",
         }
         out += "Exports:\n";

@@ -1,6 +1,7 @@
 //! One service's state machine, owned by one task: commands come in through a channel, state
 //! changes go out as events. Nothing else touches a service's process or record.
 
+mod health;
 mod hooked;
 mod reconfigure;
 mod recovery;
@@ -24,7 +25,7 @@ use super::policy::{Decision, RestartTracker};
 use super::process::{self, LaunchSpec, OutputFifos};
 use super::reaper::Reaper;
 use super::{Deployer, Event};
-use crate::config::{RestartPolicy, Service};
+use crate::config::Service;
 use crate::health::{Health, HealthState};
 use crate::state::{ExitInfo, ProcessId, ServiceRecord, StateDir, now_ms};
 pub(super) use hooked::ServiceHooks;
@@ -117,6 +118,9 @@ struct Machine {
     /// What the restart waiting at `restart_at` is for (a crash, health, recovery).
     restart_cause: HookCause,
     health: Option<Health>,
+    /// The process that ran last, with how long it ran: what hooks told after it ended
+    /// (`after-stop`, `on-failed`) learn of it. Cleared when a new launch begins.
+    last_run: Option<(i32, Duration)>,
 }
 
 impl ServiceTask {
@@ -134,6 +138,7 @@ impl ServiceTask {
             restart_at: None,
             restart_cause: HookCause::RestartPolicy,
             health: None,
+            last_run: None,
             t: self,
         };
         m.recover().await;
@@ -287,6 +292,7 @@ impl Machine {
     /// Asks the `before-start` hooks, then launches a process.
     async fn launch(&mut self, cause: HookCause, deadline: Instant) -> Result<Launch, String> {
         self.announce(Status::Starting);
+        self.last_run = None;
         let hook_env = match self
             .gate(HookPhase::BeforeStart, cause, "starting", deadline)
             .await
@@ -383,6 +389,7 @@ impl Machine {
         let Some(running) = self.running.take() else {
             return;
         };
+        self.last_run = Some((running.id.pid, running.since.elapsed()));
         self.kill_leftovers(running.id).await;
         self.exited_after(exit, running.since.elapsed(), HookCause::RestartPolicy)
             .await;
@@ -493,110 +500,6 @@ impl Machine {
                 self.set(Status::Failed).await;
                 self.notify(HookPhase::OnFailed, cause, reason);
             }
-        }
-    }
-
-    /// The health monitor's verdict on process `pid`. A turn to unhealthy restarts the service
-    /// (unless its policy is `never`), through the same backoff and limits as a crash.
-    async fn on_health(&mut self, pid: i32, health: Health) {
-        if self.running.as_ref().map(|r| r.id.pid) != Some(pid) {
-            return; // about a process that is gone
-        }
-        let before = self.health.as_ref().map(|h| h.state);
-        let state = health.state;
-        if let Some(report) = health
-            .last
-            .as_ref()
-            .filter(|_| self.t.events.receiver_count() > 0)
-        {
-            let _ = self.t.events.send(Event::Health {
-                service: self.name().to_string(),
-                state,
-                report: report.clone(),
-            });
-        }
-        if let Some(report) = &health.last {
-            self.notify(
-                HookPhase::OnCheck,
-                HookCause::Health,
-                report.message.clone(),
-            );
-        }
-        let message = health
-            .last
-            .as_ref()
-            .map(|r| r.message.clone())
-            .unwrap_or_default();
-        self.health = Some(health);
-        if before == Some(state) {
-            // Same state, newer answer: readers see it, but nobody is woken for it (waiters
-            // care about changes of state; the event above carries every answer).
-            let health = self.health.clone();
-            self.t.watch.send_if_modified(|s| {
-                s.health = health;
-                false
-            });
-            return;
-        }
-        self.t
-            .log
-            .note(format!("health: {} ({message})", state.as_str()));
-        tracing::info!(
-            service = self.name(),
-            "health: {} ({message})",
-            state.as_str()
-        );
-        if state == HealthState::Healthy && self.t.notify.is_some() {
-            self.record.ready = true;
-        }
-        self.set(self.status).await;
-        if state == HealthState::Healthy {
-            self.notify(HookPhase::OnHealthy, HookCause::Health, message.clone());
-        }
-        if state == HealthState::Unhealthy {
-            let gate = self
-                .gate(
-                    HookPhase::OnUnhealthy,
-                    HookCause::Health,
-                    format!("unhealthy ({message})"),
-                    self.start_deadline(),
-                )
-                .await;
-            if self.t.service.startup.restart == RestartPolicy::Never {
-                return;
-            }
-            if let Gate::Refused {
-                outcome,
-                hook,
-                reason,
-            } = gate
-            {
-                let text = hooked::refusal_text(outcome, &hook, &reason);
-                self.t
-                    .log
-                    .note(format!("unhealthy; kept running, not restarted: {text}"));
-                return self.set(self.status).await;
-            }
-            let Some(mut running) = self.running.take() else {
-                return;
-            };
-            let ran = running.since.elapsed();
-            self.t
-                .log
-                .note("unhealthy: stopping it to restart".to_string());
-            self.set(Status::Restarting).await;
-            let grace = self.t.service.startup.stop_timeout;
-            let exit = self.terminate(&mut running, false, grace).await;
-            self.health = None;
-            self.record.last_exit = Some(exit.clone());
-            self.notify(HookPhase::AfterStop, HookCause::Health, exit.to_string());
-            let decision = self.tracker.on_unhealthy(ran, Instant::now());
-            self.apply(
-                decision,
-                format!("unhealthy ({message})"),
-                HookCause::Health,
-            )
-            .await;
         }
     }
 }

@@ -109,18 +109,25 @@ impl Machine {
         reason: impl Into<String>,
     ) -> HookEvent {
         let health = self.health.as_ref();
+        // `after-stop` is about the process that ended; every phase may learn how long the
+        // current or last one ran.
+        let last = self.last_run.filter(|_| self.running.is_none());
         HookEvent {
             phase,
             cause,
             time_ms: now_ms(),
-            pid: self.running.as_ref().map(|r| r.id.pid),
+            pid: match &self.running {
+                Some(r) => Some(r.id.pid),
+                None if phase == HookPhase::AfterStop => last.map(|(pid, _)| pid),
+                None => None,
+            },
             attempt: self.tracker.attempt(),
             restarts: self.record.restarts,
             last_exit: self.record.last_exit.clone(),
-            uptime_ms: self
-                .running
-                .as_ref()
-                .map(|r| r.since.elapsed().as_millis() as u64),
+            uptime_ms: match &self.running {
+                Some(r) => Some(r.since.elapsed().as_millis() as u64),
+                None => last.map(|(_, ran)| ran.as_millis() as u64),
+            },
             health_message: health
                 .and_then(|h| h.last.as_ref())
                 .map(|r| r.message.clone()),

@@ -54,6 +54,7 @@ impl Machine {
         let exit = self
             .terminate(&mut running, force, hooked::grace_left(deadline))
             .await;
+        self.last_run = Some((running.id.pid, running.since.elapsed()));
         self.health = None;
         self.t.log.note(format!("stopped ({exit})"));
         self.record.last_exit = Some(exit.clone());

@@ -12,14 +12,21 @@
 //! `headers` (a table of extra request headers).
 //!
 //! It only notifies: every verdict is `proceed`. A notification that could not be delivered
-//! (no connection, a non-2xx answer, no answer in time) is an `err` that says why; the hook
-//! entry's `on_error` decides what that means.
+//! (no connection, a non-2xx answer, no answer in time) is an `err` that says why in the
+//! notification phases, where the hook entry's `on_error` decides how its run reads. In a
+//! blocking phase (`on-unhealthy`, and `before-*` when `phases` lists one) it is logged and the
+//! verdict is still `proceed`: with `on_error = "fail"` an `err` there would count as a veto,
+//! and a receiver that is down must never keep an unhealthy service from its restart.
 //!
-//! The same service, phase and reason are sent at most once per `dedup_seconds` (e.g. one
-//! message while a crash-looping service keeps failing the same way). What was sent when is kept
-//! in the host's `store`, so it holds across daemon restarts; without the store grant every event
-//! is sent, and the plugin says so once in its log. Only a delivered notification is recorded,
-//! so a failed one is tried again on the next event.
+//! A notification that repeats the last one delivered for the service (same phase, same reason)
+//! within `dedup_seconds` is not sent again: one message while a crash-looping service keeps
+//! failing the same way. Any other notification in between ends the repetition, so a service
+//! that turns unhealthy, healthy and unhealthy again is reported each time (de-duplicating each
+//! kind on its own would swallow the second `on-healthy` and leave the receiver believing the
+//! service is still down). The last notification per service is kept in the host's `store`, so
+//! this holds across daemon restarts; without the store grant every event is sent, and the
+//! plugin says so once in its log. Only a delivered notification is recorded, so a failed one
+//! is tried again on the next event.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -59,9 +66,10 @@ fn phase_name(phase: Phase) -> &'static str {
     PHASE_NAMES[phase as usize]
 }
 
-/// Store keys of sent notifications start with this; the value is when the de-duplication
-/// window ends (Unix ms, decimal), so any entry can tell an expired record from a live one.
-const SENT_PREFIX: &str = "sent/";
+/// Store keys of the last notification sent per URL and service start with this; the value is
+/// `UNTIL FINGERPRINT`: when its de-duplication window ends (Unix ms, decimal), so any entry can
+/// tell an expired record from a live one, and the hash of its phase and reason (hex).
+const SENT_PREFIX: &str = "last/";
 /// Expired records are cleared once the plugin keeps more than this many (the store allows a
 /// plugin 1,024 keys).
 const PRUNE_ABOVE: usize = 256;
@@ -130,9 +138,9 @@ impl Plugin for Webhook {
         PluginInfo {
             name: "webhook".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Posts JSON to a URL when a service fails or its health changes, at most \
-                          once per dedup_seconds for the same event (kept in the store when \
-                          granted)"
+            description: "Posts JSON to a URL when a service fails or its health changes; a \
+                          notification that repeats the service's last one is sent at most once \
+                          per dedup_seconds (kept in the store when granted)"
                 .into(),
         }
     }
@@ -160,17 +168,18 @@ impl Lifecycle for Webhook {
     fn run(service: ServiceInfo, event: Event, settings: Settings) -> Result<Decision, String> {
         let config = Config::read(&settings).map_err(|p| problems_text(&p))?;
         let record = (config.dedup_ms > 0).then(|| {
-            let hash = fnv1a(&[
-                config.url.to_string().as_bytes(),
-                service.name.as_bytes(),
-                phase_name(event.phase).as_bytes(),
-                event.reason.as_bytes(),
-            ]);
+            let hash = fnv1a(&[config.url.to_string().as_bytes(), service.name.as_bytes()]);
             format!("{SENT_PREFIX}{hash:016x}")
         });
+        let fingerprint = fnv1a(&[
+            phase_name(event.phase).as_bytes(),
+            b"\n",
+            event.reason.as_bytes(),
+        ]);
         if let Some(key) = &record
-            && let Some(until) = sent_until(key)
+            && let Some((until, last)) = last_sent(key)
             && until > event.time_ms
+            && last == fingerprint
         {
             host::log(
                 Level::Debug,
@@ -185,32 +194,64 @@ impl Lifecycle for Webhook {
         }
 
         let body = payload(&service, &event);
-        let response = post(
-            &config.url,
-            &config.headers,
-            "application/json",
-            body.as_bytes(),
-            config.timeout_ms,
-            4096,
-        )
-        .map_err(|why| format!("POST {} failed: {why}", config.url))?;
-        if !response.success() {
-            let excerpt = response.excerpt();
-            let excerpt = if excerpt.is_empty() {
-                String::new()
-            } else {
-                format!(": {excerpt}")
-            };
-            return Err(format!(
-                "POST {} answered HTTP {}{excerpt}",
-                config.url, response.status
-            ));
+        if let Err(why) = deliver(&config, &body) {
+            if !blocks(event.phase) {
+                return Err(why);
+            }
+            host::log(
+                Level::Warn,
+                &format!(
+                    "{why}; {} {} not delivered (in a blocking phase the verdict is still proceed)",
+                    service.name,
+                    phase_name(event.phase)
+                ),
+            );
+            return Ok(proceed());
         }
         if let Some(key) = &record {
-            remember(key, event.time_ms + config.dedup_ms, event.time_ms);
+            remember(
+                key,
+                event.time_ms + config.dedup_ms,
+                fingerprint,
+                event.time_ms,
+            );
         }
         Ok(proceed())
     }
+}
+
+/// Whether the host waits for the verdict of `phase`.
+fn blocks(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::BeforeStart | Phase::BeforeStop | Phase::BeforeRestart | Phase::OnUnhealthy
+    )
+}
+
+/// POSTs `body` to the configured URL; an error says why it was not delivered.
+fn deliver(config: &Config, body: &str) -> Result<(), String> {
+    let response = post(
+        &config.url,
+        &config.headers,
+        "application/json",
+        body.as_bytes(),
+        config.timeout_ms,
+        4096,
+    )
+    .map_err(|why| format!("POST {} failed: {why}", config.url))?;
+    if !response.success() {
+        let excerpt = response.excerpt();
+        let excerpt = if excerpt.is_empty() {
+            String::new()
+        } else {
+            format!(": {excerpt}")
+        };
+        return Err(format!(
+            "POST {} answered HTTP {}{excerpt}",
+            config.url, response.status
+        ));
+    }
+    Ok(())
 }
 
 fn proceed() -> Decision {
@@ -249,10 +290,19 @@ fn store_trouble(error: &HostError) {
     }
 }
 
-/// Until when (Unix ms) the notification recorded under `key` counts as sent, if it was.
-fn sent_until(key: &str) -> Option<u64> {
+/// A stored record: until when (Unix ms) it counts, and the fingerprint of what was sent.
+fn parse_record(value: &[u8]) -> Option<(u64, u64)> {
+    let (until, fingerprint) = std::str::from_utf8(value).ok()?.split_once(' ')?;
+    Some((
+        until.parse().ok()?,
+        u64::from_str_radix(fingerprint, 16).ok()?,
+    ))
+}
+
+/// The last notification delivered under `key`, if one was.
+fn last_sent(key: &str) -> Option<(u64, u64)> {
     match store::get(key) {
-        Ok(Some(value)) => std::str::from_utf8(&value).ok()?.parse().ok(),
+        Ok(Some(value)) => parse_record(&value),
         Ok(None) => None,
         Err(e) => {
             store_trouble(&e);
@@ -262,8 +312,9 @@ fn sent_until(key: &str) -> Option<u64> {
 }
 
 /// Records a delivered notification, and clears expired records when there are many.
-fn remember(key: &str, until_ms: u64, now_ms: u64) {
-    if let Err(e) = store::set(key, until_ms.to_string().as_bytes()) {
+fn remember(key: &str, until_ms: u64, fingerprint: u64, now_ms: u64) {
+    let value = format!("{until_ms} {fingerprint:016x}");
+    if let Err(e) = store::set(key, value.as_bytes()) {
         store_trouble(&e);
         return;
     }
@@ -275,10 +326,7 @@ fn remember(key: &str, until_ms: u64, now_ms: u64) {
     }
     for old in keys {
         let expired = match store::get(&old) {
-            Ok(Some(value)) => std::str::from_utf8(&value)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_none_or(|until| until <= now_ms),
+            Ok(Some(value)) => parse_record(&value).is_none_or(|(until, _)| until <= now_ms),
             _ => false,
         };
         if expired {
