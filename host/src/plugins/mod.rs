@@ -7,8 +7,13 @@
 //! `hooks` the hook runner (entries' subscriptions, events, the services view).
 
 mod hooks;
+mod install;
+mod kit;
 mod problems;
 mod supervised;
+
+pub use install::{Installed, Removed, install, remove};
+pub use kit::{Answer, Call, KitError, Loaded, Places, add_grant, call, load, settings_from_json};
 
 pub use problems::{problems, problems_in};
 pub use supervised::Plugins;
