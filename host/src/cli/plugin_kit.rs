@@ -189,11 +189,17 @@ impl Report for Called {
             styled(DIM, format!("({}, keel:plugin@{})", p.kind, p.wit_version))
         );
         let (logs, stderr) = match &self.answer {
-            Answer::Describe(p) => {
-                out += &format!(
-                    "{}\nsource: {}\nsha256: {}\n",
-                    p.description, p.source, p.sha256
-                );
+            Answer::Describe(d) => {
+                let text = d.description.as_deref().unwrap_or_default();
+                out += &format!("{text}\nsource: {}\nsha256: {}\n", d.source, d.sha256);
+                out += "can ask for:";
+                if d.capabilities.is_empty() {
+                    out += " nothing";
+                }
+                out += "\n";
+                for c in &d.capabilities {
+                    out += &format!("  - {} (through {})\n", c.kind, c.via);
+                }
                 (&[][..], "")
             }
             Answer::Validate(problems) if problems.is_empty() => {

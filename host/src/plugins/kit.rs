@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel_plugin_host::{
     Allowlist, Bundled, Capability, CheckOutcome, Decision, Facilities, Finding, Grant, HookCause,
-    HookEvent, HookPhase, HostConfig, PluginError, PluginHost, PluginKind, PluginSource,
-    PluginSummary, Problem, Reply, Scalar, ServiceInfo, Settings, Started, Value as PValue,
-    WorkloadStatus,
+    HookEvent, HookPhase, HostConfig, PluginDescription, PluginError, PluginHost, PluginKind,
+    PluginSource, PluginSummary, Problem, Reply, Scalar, ServiceInfo, Settings, Started,
+    Value as PValue, WorkloadStatus,
 };
 use serde::Serialize;
 
@@ -299,7 +299,8 @@ pub struct Call {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "snake_case", tag = "function", content = "answer")]
 pub enum Answer {
-    Describe(PluginSummary),
+    /// What it says of itself and what its imports let it ask for.
+    Describe(PluginDescription),
     Validate(Vec<Problem>),
     /// What the plugin asks for, and the first request the grant does not cover.
     Needs {
@@ -351,7 +352,14 @@ pub async fn call(loaded: &Loaded, call: &Call) -> Result<Answer, KitError> {
         })
     };
     let answer = match (call.function.as_str(), kind) {
-        ("describe", _) => Answer::Describe(loaded.summary.clone()),
+        ("describe", _) => {
+            let mut d = host
+                .inspect(name)
+                .await
+                .map_err(|e| KitError::Refused(e.to_string()))?;
+            d.source = loaded.summary.source.clone();
+            Answer::Describe(d)
+        }
         ("validate", PluginKind::HealthCheck) => {
             Answer::Validate(host.validate_check(name, settings).await?)
         }
