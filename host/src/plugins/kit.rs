@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keel_plugin_host::{
-    Allowlist, Bundled, Capability, CheckOutcome, Decision, Facilities, Finding, Grant, HookCause,
-    HookEvent, HookPhase, HostConfig, PluginDescription, PluginError, PluginHost, PluginKind,
-    PluginSource, PluginSummary, Problem, Reply, Scalar, ServiceInfo, Settings, Started,
-    Value as PValue, WorkloadStatus,
+    Bundled, Capability, CheckOutcome, Decision, Finding, Grant, HookCause, HookEvent, HookPhase,
+    HostConfig, PluginDescription, PluginError, PluginHost, PluginKind, PluginSource,
+    PluginSummary, Problem, Reply, Scalar, ServiceInfo, Settings, Started, Value as PValue,
+    WorkloadStatus,
 };
 use serde::Serialize;
 
@@ -66,7 +66,9 @@ pub async fn load(
         .tempdir()
         .map_err(anyhow::Error::from)?;
     let path = Path::new(target);
-    let as_file = target.ends_with(".wasm") || target.contains('/') || path.is_file();
+    // Plugin names have neither; a file in the current directory is written `./x.wasm` or
+    // `x.wasm`, so that a stray file never shadows a plugin's name.
+    let as_file = target.ends_with(".wasm") || target.contains('/');
     let (name, plugin_dir, bundled) = if as_file {
         let link = link_file(path, scratch.path())?;
         let first = host(places, Some(link.clone()), None, HashMap::new(), None).await?;
@@ -152,21 +154,7 @@ async fn host(
 /// The command line's grant as the plugin's only authority: nothing it does not name, even
 /// for a bundled plugin (which under a config gets what its settings need).
 fn explicit(g: &GrantSettings) -> Grant {
-    let mut grant = Grant::explicit(Allowlist {
-        network: g.network.clone(),
-        commands: g.commands.clone(),
-        paths: g.paths.clone(),
-        unix_sockets: g.unix_sockets.clone(),
-        env: g.env.clone(),
-    });
-    grant.memory_mb = g.memory_mb.map(u64::from);
-    grant.timeout = g.timeout_ms.map(Duration::from_millis);
-    grant.facilities = Facilities {
-        store: g.store,
-        services: g.services,
-        write_paths: g.write_paths.clone(),
-    };
-    grant
+    super::grant(g, false)
 }
 
 /// Adds one `KIND=VALUE` (`network=127.0.0.1:6379`, `command=docker`, `path=/srv`,
@@ -196,19 +184,19 @@ pub fn add_grant(g: &mut GrantSettings, arg: &str) -> Result<(), KitError> {
         v.parse::<u64>()
             .map_err(|_| KitError::Usage(format!("--grant {arg}: expected a whole number")))
     };
-    match kind.trim_end_matches('s') {
+    match kind.as_str() {
         "network" => (need(&value)?, g.network.push(value)).1,
-        "command" => (need(&value)?, g.commands.push(value)).1,
-        "path" => (need(&value)?, g.paths.push(value)).1,
-        "unix_socket" => (need(&value)?, g.unix_sockets.push(value)).1,
+        "command" | "commands" => (need(&value)?, g.commands.push(value)).1,
+        "path" | "paths" => (need(&value)?, g.paths.push(value)).1,
+        "unix_socket" | "unix_sockets" => (need(&value)?, g.unix_sockets.push(value)).1,
         "env" => (need(&value)?, g.env.push(value)).1,
-        "write_path" => (need(&value)?, g.write_paths.push(PathBuf::from(value))).1,
+        "write_path" | "write_paths" => (need(&value)?, g.write_paths.push(PathBuf::from(value))).1,
         "store" => g.store = flag(&value)?,
-        "service" => g.services = flag(&value)?,
+        "services" => g.services = flag(&value)?,
         "memory_mb" => {
             g.memory_mb = Some(u32::try_from(number(&value)?).unwrap_or(u32::MAX));
         }
-        "timeout_m" => g.timeout_ms = Some(number(&value)?),
+        "timeout_ms" => g.timeout_ms = Some(number(&value)?),
         _ => {
             return Err(KitError::Usage(format!(
                 "unknown grant kind `{kind}`; kinds: network, command, path, unix_socket, env, \
