@@ -402,3 +402,28 @@ args = ["1000"]
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("installed echo answers"), "{}", r.stdout);
 }
+
+#[test]
+fn install_refuses_to_guess_the_directory_beside_a_broken_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (state, cache) = (tmp.path().join("state"), tmp.path().join("cache"));
+    std::fs::write(tmp.path().join("services.toml"), "[plugins]\ndir = 3\n").unwrap();
+    let echo = dist("fixtures/third-party-echo.wasm");
+    let r = kit(&state, &cache, tmp.path(), &["install", &echo]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(!state.join("plugins").exists());
+    // A call needs no config, so a broken one is passed over.
+    let r = kit(&state, &cache, tmp.path(), &["call", &echo, "describe"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // An explicit directory needs none either.
+    let dir = tmp.path().join("elsewhere");
+    let dir_arg = dir.display().to_string();
+    let r = kit(
+        &state,
+        &cache,
+        tmp.path(),
+        &["install", &echo, "--dir", &dir_arg],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(dir.join("echo.wasm").is_file());
+}

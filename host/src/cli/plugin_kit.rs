@@ -66,16 +66,21 @@ pub struct RemoveArgs {
 }
 
 /// The plugins directory: `--dir`, the found config's `[plugins] dir`, or `<state>/plugins`
-/// (where the daemon looks when the config names none).
-fn plugin_dir(cx: &Context, flag: Option<PathBuf>) -> Result<PathBuf, Failure> {
+/// (where the daemon looks when the config names none). A config that is found but does not
+/// load is an error when `strict` (installing beside the wrong daemon would go unnoticed), and
+/// passed over otherwise (a call needs no config).
+fn plugin_dir(cx: &Context, flag: Option<PathBuf>, strict: bool) -> Result<PathBuf, Failure> {
     if let Some(dir) = flag {
         return Ok(std::path::absolute(&dir).unwrap_or(dir));
     }
-    let configured = cx
-        .config_path()
-        .ok()
-        .and_then(|p| config::load(&p).ok())
-        .and_then(|c| c.plugins.dir);
+    let configured = match cx.config_path() {
+        Err(_) => None,
+        Ok(path) => match config::load(&path) {
+            Ok(c) => c.plugins.dir,
+            Err(e) if strict => return Err(e.into()),
+            Err(_) => None,
+        },
+    };
     match configured {
         Some(dir) => Ok(dir),
         None => Ok(cx.state_dir()?.plugins_dir()),
@@ -138,7 +143,7 @@ pub fn call(cx: &Context, args: CallArgs) -> Result<Exit, Failure> {
     }
     let places = Places {
         cache_dir: cx.state_dir()?.plugin_cache(),
-        plugin_dir: Some(plugin_dir(cx, None)?),
+        plugin_dir: Some(plugin_dir(cx, None, false)?),
     };
     let call = Call {
         function: args.function.clone(),
@@ -343,7 +348,7 @@ fn left_behind(logs: &[LogLine], stderr: &str) -> String {
 }
 
 pub fn install(cx: &Context, args: InstallArgs) -> Result<Exit, Failure> {
-    let dir = plugin_dir(cx, args.dir)?;
+    let dir = plugin_dir(cx, args.dir, true)?;
     let cache = cx.state_dir()?.plugin_cache();
     let installed = block_on(plugins::install(
         &args.file,
@@ -389,7 +394,7 @@ impl Report for Installed {
 }
 
 pub fn remove(cx: &Context, args: RemoveArgs) -> Result<Exit, Failure> {
-    let dir = plugin_dir(cx, args.dir)?;
+    let dir = plugin_dir(cx, args.dir, true)?;
     let removed = plugins::remove(&args.name, &dir).map_err(kit_failure)?;
     Ok(emit(cx.json, &removed))
 }
