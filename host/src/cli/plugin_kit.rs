@@ -19,6 +19,7 @@ use keel_plugin_host::{LogLine, PluginError, PluginSummary, ServiceInfo, Started
 #[derive(Debug, Args)]
 pub struct CallArgs {
     /// A .wasm file, or a plugin's name (bundled, or in the plugins directory)
+    #[arg(add = super::completions::plugins())]
     pub target: String,
     /// describe, validate, needs, check, preflight, start, status, stop, recover, phases, or a
     /// hook phase (before-start, on-healthy, ...)
@@ -46,6 +47,7 @@ pub struct CallArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// The plugin's .wasm file
+    #[arg(value_hint = clap::ValueHint::FilePath)]
     pub file: PathBuf,
     /// Refuse the file unless its sha256 is this (hex)
     #[arg(long, value_name = "HEX")]
