@@ -34,6 +34,8 @@ pub struct ComponentShape {
     pub unsupported: Vec<String>,
     /// Capability classes the imports make possible (what the grant may have to cover).
     pub capabilities: Vec<ImportedCapability>,
+    /// The sha256 of the component's bytes, in hex: which build this is.
+    pub sha256: String,
 }
 
 /// Reads the shape of `component`.
@@ -73,6 +75,7 @@ pub(crate) fn shape(engine: &Engine, component: &Component) -> ComponentShape {
         imports,
         unsupported,
         capabilities,
+        sha256: String::new(),
     }
 }
 

@@ -227,6 +227,10 @@ pub(crate) async fn compile(
     cache: Option<&CodeCache>,
     wasm: Vec<u8>,
 ) -> Result<(Component, CacheStatus, ComponentShape), LoadFailure> {
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&wasm))
+    };
     let engine2 = engine.clone();
     let cache = cache.cloned();
     let compiled = tokio::task::spawn_blocking(move || match &cache {
@@ -236,7 +240,10 @@ pub(crate) async fn compile(
     .await
     .map_err(|e| LoadFailure::Compile(format!("the compiler task failed: {e}")))?;
     let (component, status) = compiled.map_err(|e| LoadFailure::Compile(format!("{e:#}")))?;
-    let shape = inspect::shape(engine, &component);
+    let shape = ComponentShape {
+        sha256,
+        ..inspect::shape(engine, &component)
+    };
     Ok((component, status, shape))
 }
 

@@ -13,6 +13,7 @@ mod health;
 mod live;
 mod man;
 mod platform;
+mod plugin_kit;
 mod plugins;
 mod progress;
 mod reload;

@@ -1,4 +1,4 @@
-//! `keel plugins list|inspect`.
+//! `keel plugins list|inspect`; `call`, `install` and `remove` are in `plugin_kit`.
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -18,9 +18,21 @@ pub enum PluginsCommand {
         #[arg(add = super::completions::plugins())]
         target: String,
     },
+    /// Run one function of a plugin (a file or a name) with only the grants given here
+    Call(super::plugin_kit::CallArgs),
+    /// Check a plugin file, precompile it, and place it in the plugins directory
+    Install(super::plugin_kit::InstallArgs),
+    /// Take an installed plugin out of the plugins directory
+    Remove(super::plugin_kit::RemoveArgs),
 }
 
 pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
+    let cmd = match cmd {
+        PluginsCommand::Call(args) => return super::plugin_kit::call(cx, args),
+        PluginsCommand::Install(args) => return super::plugin_kit::install(cx, args),
+        PluginsCommand::Remove(args) => return super::plugin_kit::remove(cx, args),
+        other => other,
+    };
     let (config, _) = cx.load()?;
     let state = cx.state_dir()?;
     let host = block_on(plugins::host_with_all(&config, &state)).map_err(Failure::other)?;
@@ -36,6 +48,9 @@ pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
             let d = block_on(host.inspect(&target))
                 .map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
             Ok(emit(cx.json, &Inspected(d)))
+        }
+        PluginsCommand::Call(_) | PluginsCommand::Install(_) | PluginsCommand::Remove(_) => {
+            unreachable!("answered above")
         }
     }
 }
@@ -58,13 +73,14 @@ impl Report for PluginList {
                     p.kind.to_string(),
                     p.wit_version.clone(),
                     p.source.to_string(),
+                    short(&p.sha256).to_string(),
                     p.grant.clone(),
                 ]
             })
             .collect();
         format!(
             "{}\n",
-            table(&["name", "kind", "wit", "source", "grant"], rows)
+            table(&["name", "kind", "wit", "source", "sha256", "grant"], rows)
         )
     }
 
@@ -74,6 +90,12 @@ impl Report for PluginList {
             .map(|e| format!("{} {e}\n", styled(RED, "not loaded:")))
             .collect()
     }
+}
+
+/// The first 12 hex digits of a hash: enough to tell builds apart at a glance (`--json` has
+/// the whole of it).
+fn short(sha256: &str) -> &str {
+    sha256.get(..12).unwrap_or(sha256)
 }
 
 /// `plugins inspect`.
@@ -87,6 +109,7 @@ impl Report for Inspected {
         let name = d.name.as_deref().unwrap_or("(unknown)");
         let mut out = format!("{}\n", styled(BOLD, format!("Plugin: {name}")));
         out += &format!("Source: {}\n", d.source);
+        out += &format!("sha256: {}\n", d.sha256);
         if let Some(v) = &d.version {
             out += &format!("Version: {v}\n");
         }

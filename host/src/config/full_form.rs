@@ -125,7 +125,7 @@ fn plugin_table(
             || !standard.contains(&normalized.as_str())
         {
             let mut candidates: Vec<&str> = common_keys.to_vec();
-            candidates.push(&table_key);
+            candidates.push(selected);
             let hint = suggestion(&e.key, candidates);
             cx.error(
                 &e.key_span,
@@ -134,7 +134,9 @@ fn plugin_table(
             );
         }
     }
-    let key_path = join(path, &table_key);
+    // Messages name the table as the file spells it: `redis-ping` stays `redis-ping` (the
+    // underscore spelling is accepted too, and is then what the user sees).
+    let key_path = join(path, chosen.map_or(selected, |e| e.key.as_str()));
     let node = match chosen {
         Some(Entry { node, .. }) if matches!(node.value, Value::Table(_)) => node.clone(),
         Some(Entry { node, .. }) => {

@@ -604,3 +604,19 @@ settings = 3
     // Every message has a line and column.
     assert!(e.lines().all(|l| l.starts_with("s.toml:")), "{e}");
 }
+
+#[test]
+fn plugin_table_key_paths_keep_the_name_as_written() {
+    let table = |key: &str| {
+        let text = format!(
+            "[services.c.deployment]\nmode = \"my-mode\"\n[services.c.deployment.{key}]\nx = 1\n"
+        );
+        parse(&text).unwrap().services[0]
+            .deployment
+            .settings
+            .key_path
+            .clone()
+    };
+    assert_eq!(table("my-mode"), "services.c.deployment.my-mode");
+    assert_eq!(table("my_mode"), "services.c.deployment.my_mode");
+}

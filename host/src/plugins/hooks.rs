@@ -193,7 +193,7 @@ fn to_plugin_event(e: &HookEvent, endpoints: Vec<String>) -> ph::HookEvent {
 }
 
 /// The two crates name the same nine phases; the plugin host's are the WIT's.
-fn to_plugin_phase(p: HookPhase) -> ph::HookPhase {
+pub(super) fn to_plugin_phase(p: HookPhase) -> ph::HookPhase {
     match p {
         HookPhase::BeforeStart => ph::HookPhase::BeforeStart,
         HookPhase::AfterStart => ph::HookPhase::AfterStart,

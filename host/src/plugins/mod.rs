@@ -7,8 +7,13 @@
 //! `hooks` the hook runner (entries' subscriptions, events, the services view).
 
 mod hooks;
+mod install;
+mod kit;
 mod problems;
 mod supervised;
+
+pub use install::{Installed, Removed, install, remove};
+pub use kit::{Answer, Call, KitError, Loaded, Places, add_grant, call, load, settings_from_json};
 
 pub use problems::{problems, problems_in};
 pub use supervised::Plugins;
@@ -22,7 +27,7 @@ use keel_plugin_host::{
     Value as PValue,
 };
 
-use crate::config::{Config, Diagnostic, Node, PluginTable, Service, Value};
+use crate::config::{Config, Diagnostic, GrantSettings, Node, PluginTable, Service, Value};
 use crate::state::StateDir;
 use crate::supervisor::Plugged;
 
@@ -89,25 +94,8 @@ async fn host_of(
         .map(|(name, g)| {
             // A bundled plugin keeps "what its settings need" unless the entry names
             // capabilities: an entry that only sets limits or host facilities adds to it.
-            let mut grant = if keel_plugin_host::is_bundled(name) && !g.lists_capabilities() {
-                Grant::as_needed()
-            } else {
-                Grant::explicit(Allowlist {
-                    network: g.network.clone(),
-                    commands: g.commands.clone(),
-                    paths: g.paths.clone(),
-                    unix_sockets: g.unix_sockets.clone(),
-                    env: g.env.clone(),
-                })
-            };
-            grant.memory_mb = g.memory_mb.map(u64::from);
-            grant.timeout = g.timeout_ms.map(Duration::from_millis);
-            grant.facilities = Facilities {
-                store: g.store,
-                services: g.services,
-                write_paths: g.write_paths.clone(),
-            };
-            (name.clone(), grant)
+            let as_needed = keel_plugin_host::is_bundled(name) && !g.lists_capabilities();
+            (name.clone(), grant(g, as_needed))
         })
         .collect::<HashMap<_, _>>();
     let host = PluginHost::new(HostConfig {
@@ -128,6 +116,30 @@ async fn host_of(
         tracing::warn!("plugin not loaded: {e}");
     }
     Ok(host)
+}
+
+/// A grant entry as the plugin host's grant: exactly the capabilities it lists or, with
+/// `as_needed`, whatever the plugin's settings need; its limits and facilities either way.
+fn grant(g: &GrantSettings, as_needed: bool) -> Grant {
+    let mut grant = if as_needed {
+        Grant::as_needed()
+    } else {
+        Grant::explicit(Allowlist {
+            network: g.network.clone(),
+            commands: g.commands.clone(),
+            paths: g.paths.clone(),
+            unix_sockets: g.unix_sockets.clone(),
+            env: g.env.clone(),
+        })
+    };
+    grant.memory_mb = g.memory_mb.map(u64::from);
+    grant.timeout = g.timeout_ms.map(Duration::from_millis);
+    grant.facilities = Facilities {
+        store: g.store,
+        services: g.services,
+        write_paths: g.write_paths.clone(),
+    };
+    grant
 }
 
 /// What a plugin is told about the service a call is for.

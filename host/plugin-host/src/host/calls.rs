@@ -38,6 +38,17 @@ impl PluginHost {
         Ok(needs.to_vec())
     }
 
+    /// What a plugin's `needs` answers for these settings, whatever its grant (for showing a
+    /// plugin's requests; [`PluginHost::authorize`] checks them).
+    pub async fn needs_of(
+        &self,
+        name: &str,
+        settings: &Settings,
+    ) -> Result<Vec<Capability>, PluginError> {
+        let plugin = self.any(name)?;
+        Ok(self.needs(&plugin, settings, None).await?.to_vec())
+    }
+
     /// Runs one export call of `plugin` (whose entry point is `linked`) through the generic
     /// call path, under this host's limit on calls in flight.
     pub(super) async fn run<W: World, T: Bounded>(

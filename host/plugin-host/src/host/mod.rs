@@ -90,6 +90,9 @@ pub struct PluginSummary {
     pub version: String,
     /// Whether its machine code came from the cache at this start.
     pub cache: CacheStatus,
+    /// The sha256 of its component's bytes (hex): which build is loaded.
+    #[serde(default)]
+    pub sha256: String,
 }
 
 /// What a component is and what it could do, for `keel plugin inspect`.
@@ -115,6 +118,9 @@ pub struct PluginDescription {
     pub capabilities: Vec<ImportedCapability>,
     /// Why this host would refuse it, if it would.
     pub problem: Option<String>,
+    /// The sha256 of its component's bytes (hex).
+    #[serde(default)]
+    pub sha256: String,
 }
 
 /// The plugin runtime. Cheap to clone; all methods take `&self` and may run concurrently from
@@ -249,6 +255,7 @@ impl PluginHost {
                 description: p.info.description.clone(),
                 version: p.info.version.clone(),
                 cache: p.cache,
+                sha256: p.shape.sha256.clone(),
             })
             .collect()
     }
@@ -352,5 +359,6 @@ fn description(
         imports: shape.imports.clone(),
         capabilities: shape.capabilities.clone(),
         problem,
+        sha256: shape.sha256.clone(),
     }
 }
