@@ -263,6 +263,27 @@ fn a_deleted_record() {
     );
 }
 
+/// What a daemon killed just after it restarted a service leaves: the record of a service
+/// waiting for its restart (wanted, no process) and no PID file, while the copy it started
+/// runs. The next daemon takes that copy over by its marks instead of starting another
+/// (found by the soak bench: the second copy failed on the first one's port).
+#[test]
+fn a_restart_the_daemon_did_not_live_to_record() {
+    let s = Scene::new("unrecorded", Program::Shell);
+    s.damage_and_check(
+        |s, n, _| {
+            let mut record: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(s.record(n)).unwrap()).unwrap();
+            assert_eq!(record["wanted"], true, "{record}");
+            record["process"] = serde_json::Value::Null;
+            write(&s.record(n), record.to_string().as_bytes());
+            std::fs::remove_file(s.pid_file(n)).unwrap();
+        },
+        &[],
+        false,
+    );
+}
+
 #[test]
 fn a_missing_pid_file() {
     let s = Scene::new("nopid", Program::Shell);

@@ -76,6 +76,14 @@ impl Machine {
                 }
             }
             None if self.record.failed.is_some() => self.set(Status::Failed).await,
+            // Wanted with no process recorded: the daemon was waiting to restart it, and may
+            // have started a copy it was killed before recording. That copy is taken over,
+            // not started again beside itself.
+            None if self.record.wanted => {
+                if !self.adopt_found().await {
+                    self.set(Status::Stopped).await;
+                }
+            }
             None => self.set(Status::Stopped).await,
         }
     }
