@@ -256,6 +256,29 @@ impl Client {
     }
 }
 
+impl Client {
+    /// [`Client::stream`] a line at a time: `each` gets every complete line (its newline
+    /// included) as it arrives, until the stream ends or `each` returns false.
+    pub async fn stream_lines<S: Streamed>(
+        &self,
+        stream: &S,
+        mut each: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut buffer = Vec::new();
+        self.stream(stream, |chunk| {
+            buffer.extend_from_slice(chunk);
+            while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffer.drain(..=end).collect();
+                if !each(&line) {
+                    return false;
+                }
+            }
+            true
+        })
+        .await
+    }
+}
+
 fn exited_at_start(status: std::process::ExitStatus, state: &StateDir) -> ClientError {
     ClientError::Transport(format!(
         "the daemon exited at start ({status}); see {}",

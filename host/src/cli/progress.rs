@@ -69,7 +69,6 @@ where
         plan,
         already: BTreeSet::new(),
         said: BTreeMap::new(),
-        buffer: Vec::new(),
         seen_snapshot: false,
         view,
         began_ms: crate::state::now_ms(),
@@ -82,8 +81,8 @@ where
         let changes = Events {
             kinds: EventKinds::CHANGED,
         };
-        let events = client.stream(&changes, |chunk| {
-            progress.feed(chunk);
+        let events = client.stream_lines(&changes, |line| {
+            progress.feed(line);
             if progress.seen_snapshot
                 && let Some(tx) = ready_tx.take()
             {
@@ -186,7 +185,6 @@ struct Progress<'a> {
     /// Planned services that were already active when the start began.
     already: BTreeSet<String>,
     said: BTreeMap<String, Said>,
-    buffer: Vec<u8>,
     seen_snapshot: bool,
     view: View,
     /// When this start began (Unix ms): a hook's skip from before it is not this start's.
@@ -274,25 +272,21 @@ impl Progress<'_> {
         self.plan.planned.iter().any(|p| p == name)
     }
 
-    /// Takes a chunk of the event stream (JSON lines).
-    fn feed(&mut self, chunk: &[u8]) {
-        self.buffer.extend_from_slice(chunk);
-        while let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            match serde_json::from_slice::<Event>(&line) {
-                Ok(Event::Snapshot { services }) => {
-                    for s in services {
-                        let active = !matches!(s.status, Status::Stopped | Status::Failed);
-                        if active && self.planned(&s.name) {
-                            self.view.show(&s.name, Step::Already);
-                            self.already.insert(s.name);
-                        }
+    /// Takes a line of the event stream (one JSON event).
+    fn feed(&mut self, line: &[u8]) {
+        match serde_json::from_slice::<Event>(line) {
+            Ok(Event::Snapshot { services }) => {
+                for s in services {
+                    let active = !matches!(s.status, Status::Stopped | Status::Failed);
+                    if active && self.planned(&s.name) {
+                        self.view.show(&s.name, Step::Already);
+                        self.already.insert(s.name);
                     }
-                    self.seen_snapshot = true;
                 }
-                Ok(Event::Changed(s)) => self.on_snapshot(&s),
-                _ => {}
+                self.seen_snapshot = true;
             }
+            Ok(Event::Changed(s)) => self.on_snapshot(&s),
+            _ => {}
         }
     }
 

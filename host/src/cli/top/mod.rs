@@ -117,46 +117,29 @@ async fn dashboard(client: Arc<Client>) -> Result<Exit, Failure> {
 
 /// The event stream, one parsed event at a time, until it ends or the dashboard does.
 async fn stream_events(client: Arc<Client>, tx: mpsc::UnboundedSender<Event>) {
-    let mut buf = Vec::new();
+    let events = Events {
+        kinds: EventKinds::ALL,
+    };
     let _ = client
-        .stream(
-            &Events {
-                kinds: EventKinds::ALL,
-            },
-            |chunk| {
-                buf.extend_from_slice(chunk);
-                while let Some(i) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=i).collect();
-                    if let Ok(e) = serde_json::from_slice::<Event>(&line)
-                        && tx.send(e).is_err()
-                    {
-                        return false;
-                    }
-                }
-                true
-            },
-        )
+        .stream_lines(&events, |line| {
+            match serde_json::from_slice::<Event>(line) {
+                Ok(e) => tx.send(e).is_ok(),
+                Err(_) => true,
+            }
+        })
         .await;
 }
 
 /// The last lines of `service`'s log, then each new one.
 async fn follow(client: Arc<Client>, service: String, tx: mpsc::UnboundedSender<(String, String)>) {
-    let mut buf = Vec::new();
     let request = FollowLogs {
         name: service.clone(),
         lines: LOG_LINES,
     };
     let _ = client
-        .stream(&request, |chunk| {
-            buf.extend_from_slice(chunk);
-            while let Some(i) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=i).collect();
-                let text = String::from_utf8_lossy(&line).trim_end().to_string();
-                if tx.send((service.clone(), text)).is_err() {
-                    return false;
-                }
-            }
-            true
+        .stream_lines(&request, |line| {
+            let text = String::from_utf8_lossy(line).trim_end().to_string();
+            tx.send((service.clone(), text)).is_ok()
         })
         .await;
 }
