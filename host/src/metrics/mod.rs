@@ -57,6 +57,15 @@ impl Format {
     }
 }
 
+/// Each service's exit codes that count as success, for the tally.
+fn success_codes(config: &Config) -> Vec<(String, Vec<i32>)> {
+    config
+        .services
+        .iter()
+        .map(|s| (s.name.clone(), s.startup.success_exit_codes.clone()))
+        .collect()
+}
+
 /// The daemon's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -81,11 +90,7 @@ impl Metrics {
         // Subscribe before reading the snapshots, so no change falls between the two.
         let mut events = supervisor.subscribe();
         let watch = supervisor.watch_all();
-        let codes = supervisor
-            .config()
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), s.startup.success_exit_codes.clone()));
+        let codes = success_codes(supervisor.config());
         let tally = Arc::new(Mutex::new(Tally::new(watch.all(), codes)));
         {
             let (tally, watch) = (tally.clone(), watch.clone());
@@ -141,10 +146,7 @@ impl Metrics {
     pub fn reloaded(&self, supervisor: &Supervisor, plugins: Option<StatsSource>) {
         let config = supervisor.shared_config();
         let watch = supervisor.watch_all();
-        let codes = config
-            .services
-            .iter()
-            .map(|s| (s.name.clone(), s.startup.success_exit_codes.clone()));
+        let codes = success_codes(&config);
         self.tally
             .lock()
             .unwrap_or_else(|e| e.into_inner())

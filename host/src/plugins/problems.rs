@@ -24,12 +24,8 @@ pub async fn problems_in(host: &PluginHost, config: &Config, preflight: bool) ->
     for s in &config.services {
         out.extend(tables(host, config, s, preflight).await);
     }
-    let mut entries: Vec<(Option<&Service>, &HookEntry)> =
-        config.hooks.iter().map(|h| (None, h)).collect();
-    for s in &config.services {
-        entries.extend(s.hooks.iter().map(|h| (Some(s), h)));
-    }
-    out.extend(hook_problems(config, host, entries).await);
+    let services: Vec<&Service> = config.services.iter().collect();
+    out.extend(hook_problems(config, host, &services).await);
     out
 }
 
@@ -42,10 +38,7 @@ pub async fn service_problems(
     service: &Service,
 ) -> Vec<Diagnostic> {
     let mut out = tables(host, config, service, false).await;
-    let mut entries: Vec<(Option<&Service>, &HookEntry)> =
-        config.hooks.iter().map(|h| (None, h)).collect();
-    entries.extend(service.hooks.iter().map(|h| (Some(service), h)));
-    out.extend(hook_problems(config, host, entries).await);
+    out.extend(hook_problems(config, host, &[service]).await);
     out
 }
 
@@ -100,13 +93,21 @@ async fn tables(
     out
 }
 
-/// The problems of hook `entries`: each plugin's complaints about its settings, and a grant
-/// that does not cover what it needs. A platform-wide entry belongs to no service.
+/// The problems of the platform's hook entries and those of `services`: each plugin's
+/// complaints about its settings, and a grant that does not cover what it needs. A
+/// platform-wide entry belongs to no service.
 async fn hook_problems(
     config: &Config,
     host: &PluginHost,
-    entries: Vec<(Option<&Service>, &HookEntry)>,
+    services: &[&Service],
 ) -> Vec<Diagnostic> {
+    // Collected first: an iterator of closures held across the awaits below would make this
+    // future not `Send` for every lifetime (what a spawned reload needs).
+    let mut entries: Vec<(Option<&Service>, &HookEntry)> =
+        config.hooks.iter().map(|h| (None, h)).collect();
+    for s in services {
+        entries.extend(s.hooks.iter().map(|h| (Some(*s), h)));
+    }
     let mut out = Vec::new();
     for (service, entry) in entries {
         let settings = settings(&entry.settings);
