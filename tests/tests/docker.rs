@@ -8,6 +8,7 @@
 //! These tests are skipped when no engine answers, unless `KEEL_REQUIRE_DOCKER=1` (CI sets it),
 //! which makes them fail instead.
 
+use keel_e2e::free_port;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -53,14 +54,6 @@ fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn docker(args: &[&str]) -> String {

@@ -6,20 +6,12 @@
 //! These tests are skipped when `etcd` and `etcdctl` are not installed, unless
 //! `KEEL_REQUIRE_ETCD=1` (CI sets it), which makes them fail instead.
 
+use keel_e2e::free_port;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use keel_e2e::Platform;
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One etcd member on loopback, killed when dropped.
 struct Etcd {

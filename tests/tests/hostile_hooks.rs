@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use keel_e2e::hooks::{hook, pid, platform, svc};
+use keel_e2e::scrape;
 
 /// Misbehaving hooks, one per service, all at once: each costs its one call and the start of
 /// its own service (`on_error = "fail"`), or nothing (`"ignore"`); the daemon and the
@@ -111,17 +112,6 @@ fn hostile_hooks_cost_their_call_and_nothing_else() {
     assert_eq!(runs("trap", "failed"), Some(1.0), "{metrics}");
     assert_eq!(runs("lenient", "ignored"), Some(1.0), "{metrics}");
     assert_eq!(runs("net", "veto"), Some(1.0), "{metrics}");
-}
-
-/// `GET /metrics` on the control socket: the body.
-fn scrape(p: &keel_e2e::Platform) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: keel\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
 /// The value of the sample `series` (name and labels exactly) in a scrape.

@@ -2,18 +2,10 @@
 //! health-gated start; a plan that stops at a dependency that never becomes healthy; safe stop;
 //! conflicts; restarts of services that turn unhealthy; `services monitor`.
 
+use keel_e2e::free_port;
 use std::time::{Duration, Instant};
 
 use keel_e2e::Platform;
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A python service that waits `delay` seconds, then listens on `port` (answering "ok") for
 /// `serve` seconds (forever if negative), then closes its listener but keeps running.

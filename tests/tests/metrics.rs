@@ -5,6 +5,7 @@
 //! Without `promtool` or `prometheus` on PATH these tests are skipped, unless
 //! `KEEL_REQUIRE_PROMETHEUS=1` (CI sets it, and `.ci/run` installs Debian's `prometheus`).
 
+use keel_e2e::free_port;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,15 +28,6 @@ fn have(tool: &str) -> bool {
         eprintln!("skipped: `{tool}` is not installed (Debian package `prometheus`)");
     }
     found
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Sends a GET over `stream` and returns the status code, the headers and the body.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use keel_e2e::Platform;
+use keel_e2e::{Platform, scrape};
 
 /// A service running `sleep` with `secs` as its argument (so a new argument is a change of how
 /// it runs), with `extra` lines in its table.
@@ -20,17 +20,6 @@ binary_path = "/bin/sleep"
 args = ["{secs}"]
 "#
     )
-}
-
-/// `GET /metrics` on the control socket.
-fn scrape(p: &Platform) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(p.state.join("keel.sock")).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: keel\r\n\r\n")
-        .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
 }
 
 fn pid(p: &Platform, name: &str) -> Option<i64> {

@@ -2,18 +2,11 @@
 //! `capture-pane` reads the screen. A service killed from outside is seen going down and
 //! coming back; a stop from the keyboard stops it, and asks first when dependents run.
 
+use keel_e2e::free_port;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use keel_e2e::{Platform, keel_bin, shared_cache};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A service that listens on `port` after `delay` seconds, checked by tcp.
 fn listener(name: &str, port: u16, delay: f64, extra: &str) -> String {
