@@ -13,9 +13,14 @@ With the release build and real processes on this machine:
      machine takes to start processes (and to wake a sleeping one) is in both numbers; what
      Keel adds is the difference.
   2. N services (100, then 1000) with tcp checks every 1 s through the plugins: the daemon's
-     CPU (% of one core) and RSS while it checks them all, once they are healthy.
+     CPU (% of one core) and RSS while it checks them all, once they are healthy. Beside it,
+     in the same run against the same listeners, the machine's floor for a check: a bare
+     loopback connect + close (`keel-test-connect`), with the CPU it spent per connection.
+     With `--check-plugin FILE`, the same again with a third-party check (a `.wasm` that takes
+     the tcp check's `host` and `port`, such as a `keel plugins new --lang python` project's)
+     instead of the bundled tcp check, for comparing a plugin's per-call cost.
 
-Usage: python3 bench/lifecycle.py [--rounds 10] [--seconds 60] [--counts 100,1000]
+Usage: python3 bench/lifecycle.py [--rounds 10] [--seconds 60] [--counts 100,1000] [--check-plugin FILE]
 Build first: cargo build --release -p keel -p keel-e2e
 (CARGO_TARGET_DIR is honoured when the release build went elsewhere.)
 """
@@ -35,11 +40,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 KEEL = os.path.join(TARGET, "release", "keel")
 LISTENER = os.path.join(TARGET, "release", "keel-test-listener")
+CONNECT = os.path.join(TARGET, "release", "keel-test-connect")
 TICKS = os.sysconf("SC_CLK_TCK")
 ENV = dict(os.environ, KEEL_CACHE_DIR=os.path.join(TARGET, "keel-bench-cache"), NO_COLOR="1")
 
 
-def service(name, port, deps=(), delay_ms=0):
+def service(name, port, deps=(), delay_ms=0, check="tcp"):
     dep = f"dependencies = {list(deps)!r}\n" if deps else ""
     return f"""
 [services.{name}]
@@ -49,9 +55,9 @@ mode = "binary"
 binary_path = "{LISTENER}"
 args = ["{port}", "{delay_ms}"]
 [services.{name}.health_check]
-type = "tcp"
+type = "{check}"
 interval = 1
-[services.{name}.health_check.tcp]
+[services.{name}.health_check.{check}]
 host = "127.0.0.1"
 port = {port}
 """
@@ -130,10 +136,23 @@ def floor(rounds):
     return samples
 
 
-def checking(count, seconds):
-    text = "".join(service(f"s{i:04}", 20000 + i) for i in range(count))
+def checking(count, seconds, plugin=None):
+    """Daemon CPU and RSS with `count` checked services; with `plugin` (a .wasm), checked by that
+    third-party plugin instead of the bundled tcp check. Also the bare-connect floor."""
+    check, prologue = "tcp", ""
+    if plugin:
+        check = "bench-check"
+        prologue = '[plugins]\ndir = "plugins"\n[plugins.grants.bench-check]\nnetwork = [' + ", ".join(
+            f'"127.0.0.1:{20000 + i}"' for i in range(count)) + "]\n"
+    text = prologue + "".join(service(f"s{i:04}", 20000 + i, check=check) for i in range(count))
     p = Platform(text)
     try:
+        if plugin:
+            os.makedirs(os.path.join(p.dir, "plugins"))
+            shutil.copy(plugin, os.path.join(p.dir, "plugins", "bench-check.wasm"))
+            # Its describe() must give the name the config uses.
+            name = p.keel("plugins", "call", plugin, "describe", "--json").stdout
+            assert '"bench-check"' in name, f"--check-plugin must describe itself as bench-check: {name[:300]}"
         t0 = time.perf_counter()
         p.keel("platform", "start")
         up = time.perf_counter() - t0
@@ -146,7 +165,10 @@ def checking(count, seconds):
         rss = rss_kib(pid) / 1024
         out = p.keel("platform", "health").stdout
         assert f"Summary: {count} healthy, 0 unhealthy" in out, out[-400:]
-        return up, cpu, rss
+        floor = subprocess.run([CONNECT, "20000", str(count), str(max(20, 20000 // count))],
+                               capture_output=True, text=True, check=True).stdout.split()
+        assert floor[3] == "0", f"bare connects failed: {floor}"
+        return up, cpu, rss, float(floor[5])
     finally:
         p.close()
 
@@ -156,8 +178,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--counts", default="100,1000")
+    ap.add_argument("--check-plugin", help="also measure this third-party check (.wasm, named bench-check)")
     a = ap.parse_args()
-    for exe in (KEEL, LISTENER):
+    for exe in (KEEL, LISTENER, CONNECT):
         if not os.path.exists(exe):
             sys.exit(f"missing {exe}: cargo build --release -p keel -p keel-e2e")
     first, s = dag(a.rounds)
@@ -173,11 +196,15 @@ def main():
           f"{statistics.median(s) - statistics.median(f):.0f} ms (medians), its daemon's "
           f"start-up included")
     for count in [int(c) for c in a.counts.split(",") if c]:
-        up, cpu, rss = checking(count, a.seconds)
-        per_check = cpu / 100 / count * 1e6
-        print(f"{count} services, tcp check every 1 s: daemon CPU {cpu:.2f}% of one core, "
-              f"RSS {rss:.1f} MiB over {a.seconds:.0f} s (about {per_check:.0f} us of CPU per check; "
-              f"all {count} started and healthy in {up:.1f} s)")
+        for plugin in [None, a.check_plugin] if a.check_plugin else [None]:
+            up, cpu, rss, floor_us = checking(count, a.seconds, plugin)
+            per_check = cpu / 100 / count * 1e6
+            what = f"{os.path.basename(plugin)} check" if plugin else "tcp check"
+            print(f"{count} services, {what} every 1 s: daemon CPU {cpu:.2f}% of one core, "
+                  f"RSS {rss:.1f} MiB over {a.seconds:.0f} s (about {per_check:.0f} us of CPU per check; "
+                  f"all {count} started and healthy in {up:.1f} s)")
+            print(f"  the floor, a bare loopback connect + close to the same listeners: "
+                  f"{floor_us:.0f} us of CPU each; the check costs {per_check - floor_us:+.0f} us beyond it")
 
 
 if __name__ == "__main__":

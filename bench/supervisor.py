@@ -206,8 +206,11 @@ def hundred(idle_seconds, rounds):
         assert out.count(" running ") == 100, out
         spawn_time(argv, d.env, 20)  # warm the page cache
         listing = spawn_time(argv, d.env, rounds)
+        status_argv = [KEEL, "--config", d.config, "--state-dir", d.state, "services", "status", "s050"]
+        spawn_time(status_argv, d.env, 20)
+        status = spawn_time(status_argv, d.env, rounds)
         baseline = spawn_time(["/bin/true"], d.env, rounds)
-        return rss, cpu, listing, baseline
+        return rss, cpu, listing, status, baseline
     finally:
         d.stop()
 
@@ -230,10 +233,12 @@ def main():
               f"min {min(reaction):.2f} ms, max {max(reaction):.2f} ms")
     if a.restart_only:
         return
-    rss, cpu, listing, baseline = hundred(a.idle_seconds, max(a.rounds, 100))
+    rss, cpu, listing, status, baseline = hundred(a.idle_seconds, max(a.rounds, 100))
     print(f"100 idle services: daemon RSS {rss:.1f} MiB, CPU {cpu:.2f}% of one core over {a.idle_seconds:.0f} s")
     print(f"`keel services list` (100 services, daemon up), {len(listing)} runs: median {statistics.median(listing):.2f} ms "
           f"(spawning /bin/true the same way: median {statistics.median(baseline):.2f} ms)")
+    print(f"`keel services status s050` (100 services, daemon up), {len(status)} runs: "
+          f"median {statistics.median(status):.2f} ms")
 
 
 if __name__ == "__main__":

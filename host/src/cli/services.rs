@@ -348,6 +348,15 @@ impl Report for ServiceStatus {
 }
 
 fn status(cx: &Context, name: &str) -> Result<ServiceStatus, Failure> {
+    // A running daemon knows its services, and answers an unknown name with the same
+    // did-you-mean as the graph: the config is read only when no daemon runs (to refuse a
+    // broken config or an unknown name before starting one), since this is the command
+    // scripts run in loops.
+    let (client, _) = cx.client()?;
+    match block_on(client.call(&GetService { name: name.into() })) {
+        Err(ClientError::NotRunning(_)) => {}
+        answer => return answer.map(ServiceStatus).map_err(Failure::from),
+    }
     let (_, graph) = cx.load()?;
     if !graph.contains(name) {
         return Err(graph.unknown(name).into());

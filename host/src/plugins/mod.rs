@@ -10,6 +10,7 @@ mod hooks;
 mod install;
 mod kit;
 mod problems;
+pub mod scaffold;
 mod supervised;
 
 pub use install::{Installed, Removed, install, remove};
