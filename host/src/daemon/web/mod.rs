@@ -145,6 +145,14 @@ fn router(web: Arc<Web>, api: Router) -> Router {
         .route("/graph.svg", get(graph))
         .route("/assets/app.js", get(|| asset(APP_JS, "text/javascript")))
         .route("/assets/app.css", get(|| asset(APP_CSS, "text/css")));
+    // The control API's router matches the path again itself: the parameters this router
+    // matched are taken off first, or its handlers would find two names in the path.
+    let api = tower::ServiceBuilder::new()
+        .map_request(|mut req: Request| {
+            req.extensions_mut().clear();
+            req
+        })
+        .service(api);
     for r in API_ROUTES {
         app = app.route_service(r, api.clone());
     }
