@@ -102,7 +102,8 @@ struct Chrome {
 }
 
 impl Chrome {
-    async fn launch(executable: &Path) -> Self {
+    /// `args`: Chromium's own options (without their leading dashes), beside the usual ones.
+    async fn launch(executable: &Path, args: &[String]) -> Self {
         let profile = tempfile::tempdir().unwrap();
         let config = BrowserConfig::builder()
             .chrome_executable(executable)
@@ -119,8 +120,9 @@ impl Chrome {
             })
             .launch_timeout(WAIT)
             .request_timeout(WAIT)
-            // The TLS test's certificate is the test's own.
-            .arg("--ignore-certificate-errors")
+            // Certificates are checked: the TLS test's is trusted by its key's hash alone.
+            .respect_https_errors()
+            .args(args.iter().map(String::as_str))
             .build()
             .unwrap();
         let (browser, mut events) = Browser::launch(config).await.expect("launching chromium");
@@ -136,6 +138,7 @@ impl Chrome {
     async fn open(&self, url: &str) -> Page {
         let page = self.browser.new_page(url).await.expect("opening the page");
         page.wait_for_navigation().await.unwrap();
+        step("page opened");
         page
     }
 }
@@ -165,11 +168,19 @@ async fn eval<T: serde::de::DeserializeOwned>(page: &Page, js: &str) -> T {
         .unwrap_or_else(|e| panic!("evaluating {js}: {e}"))
 }
 
+/// Notes how far a test got, and when: shown with a failure's output.
+fn step(what: &str) {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    eprintln!("[{:>6.1}s] {what}", start.elapsed().as_secs_f64());
+}
+
 /// Waits until `js` is true in the page (through navigations).
 async fn wait_js(page: &Page, what: &str, js: &str) {
     let deadline = Instant::now() + WAIT;
     loop {
         if try_eval::<bool>(page, &format!("!!({js})")).await == Ok(true) {
+            step(what);
             return;
         }
         if Instant::now() > deadline {
@@ -268,7 +279,9 @@ async fn on_loopback_the_page_follows_the_platform_live_and_its_buttons_stop_ser
         p.wait_for(s, WAIT, healthy);
     }
 
-    let chrome = Chrome::launch(&chromium).await;
+    step("services up");
+    let chrome = Chrome::launch(&chromium, &[]).await;
+    step("chromium launched");
     let page = chrome.open(&format!("http://{web}/")).await;
     // Every service is listed, by category, with its status in words; the graph has a box each.
     wait_js(
@@ -480,14 +493,24 @@ async fn cell_text(page: &Page, service: &str, class: &str) -> String {
     eval(page, &cell(service, class)).await
 }
 
-/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in `dir`.
-fn certificate(dir: &Path) -> (PathBuf, PathBuf) {
-    let cert =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in `dir`, and the
+/// Chromium option that trusts it (and only it) by the hash of its public key.
+fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
+    use base64::Engine;
+    use rcgen::PublicKeyData;
+    use sha2::Digest;
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert.cert.pem()).unwrap();
     std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
-    (c, k)
+    let spki = sha2::Sha256::digest(cert.signing_key.subject_public_key_info());
+    let trust = format!(
+        // Chromium's option, without its dashes (the launcher adds them).
+        "ignore-certificate-errors-spki-list={}",
+        base64::engine::general_purpose::STANDARD.encode(spki)
+    );
+    (c, k, trust)
 }
 
 /// `fetch` from the page: the answer's status.
@@ -512,7 +535,7 @@ async fn off_loopback_the_page_needs_tls_and_the_token_and_refuses_changes_witho
     let Some(chromium) = chromium() else { return };
     let (db_port, web_port) = (free_port(), free_port());
     let p = Platform::new(&listener("db", db_port, 0.0, ""));
-    let (cert, key) = certificate(p.dir.path());
+    let (cert, key, trust) = certificate(p.dir.path());
     let all = format!("0.0.0.0:{web_port}");
 
     // Off loopback, plain HTTP or no token is refused before anything starts.
@@ -538,13 +561,12 @@ async fn off_loopback_the_page_needs_tls_and_the_token_and_refuses_changes_witho
     let _daemon = daemon(&p, &tls, Some(TOKEN));
     wait_port(web_port, &p);
     p.wait_for("db", WAIT, healthy);
-    let chrome = Chrome::launch(&chromium).await;
+    let chrome = Chrome::launch(&chromium, &[trust]).await;
     let url = format!("https://127.0.0.1:{web_port}/");
     let page = chrome.open(&url).await;
 
     // Not signed in: the page sends the browser to the login, and a stop is refused.
-    let at: String = eval(&page, "location.pathname").await;
-    assert_eq!(at, "/login");
+    wait_js(&page, "the login form", "location.pathname === '/login' && document.getElementById('token')").await;
     assert_eq!(
         post_status(&page, "/api/v1/services/db/stop", false).await,
         401
