@@ -52,12 +52,14 @@ port = {port}
     )
 }
 
-/// A service that prints the contents of `say` (to stdout, and with `-err` to stderr) each
-/// time the file appears, then removes it: the test decides when a line is printed.
+/// A service that prints 300 numbered lines, then the contents of `say` (to stdout, and with
+/// `-err` to stderr) each time the file appears, then removes it: the test decides when a line
+/// is printed.
 fn echo(say: &Path) -> String {
     let script = format!(
         "import os,sys,time\n\
          p={say:?}\n\
+         for i in range(300): print('early line %d' % i)\n\
          print('echo ready', flush=True)\n\
          while True:\n\
          \x20   if os.path.exists(p):\n\
@@ -416,6 +418,23 @@ async fn on_loopback_the_page_follows_the_platform_live_and_its_buttons_stop_ser
         .await
         .unwrap();
 
+    // The pane began with the log's last 200 lines; earlier ones come in front, once each.
+    let log = "document.getElementById('log').textContent";
+    assert!(!eval::<bool>(&page, &format!("{log}.includes('early line 0\\n')")).await);
+    click(&page, "#log-earlier").await;
+    wait_js(
+        &page,
+        "the earlier lines",
+        &format!("{log}.includes('early line 0\\n')"),
+    )
+    .await;
+    let once: bool = eval(
+        &page,
+        &format!("{log}.split('early line 150\\n').length === 2 && {log}.split('echo ready').length === 2"),
+    )
+    .await;
+    assert!(once, "lines shown twice or lost");
+
     // Stop db: refused, api depends on it and runs; the page says so and offers force.
     click(&page, "tr[data-service=\"db\"] button[data-act=\"stop\"]").await;
     wait_js(
@@ -499,8 +518,8 @@ fn certificate(dir: &Path) -> (PathBuf, PathBuf, String) {
     use base64::Engine;
     use rcgen::PublicKeyData;
     use sha2::Digest;
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
-        .unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
     let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&c, cert.cert.pem()).unwrap();
     std::fs::write(&k, cert.signing_key.serialize_pem()).unwrap();
@@ -566,7 +585,12 @@ async fn off_loopback_the_page_needs_tls_and_the_token_and_refuses_changes_witho
     let page = chrome.open(&url).await;
 
     // Not signed in: the page sends the browser to the login, and a stop is refused.
-    wait_js(&page, "the login form", "location.pathname === '/login' && document.getElementById('token')").await;
+    wait_js(
+        &page,
+        "the login form",
+        "location.pathname === '/login' && document.getElementById('token')",
+    )
+    .await;
     assert_eq!(
         post_status(&page, "/api/v1/services/db/stop", false).await,
         401
