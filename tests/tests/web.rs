@@ -535,4 +535,15 @@ async fn off_loopback_the_page_needs_tls_and_the_token_and_refuses_changes_witho
     )
     .await;
     assert_eq!(p.status("db")["status"], "stopped");
+
+    // Logging out ends the session: the login form again, and the API refuses.
+    click(&page, "#logout").await;
+    wait_js(
+        &page,
+        "the login form after logging out",
+        "location.pathname === '/login' && document.getElementById('token')",
+    )
+    .await;
+    let r: i64 = eval(&page, "fetch('/api/v1/services/list').then(r => r.status)").await;
+    assert_eq!(r, 401);
 }

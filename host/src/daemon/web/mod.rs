@@ -284,11 +284,22 @@ fn html(code: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// The page, with the session's CSRF token for its script (hex: nothing to escape).
-async fn page(axum::Extension(session): axum::Extension<Session>) -> Response {
+/// The page, with the session's CSRF token for its script (hex: nothing to escape), and a
+/// way to log out where there is a login.
+async fn page(
+    State(web): State<Arc<Web>>,
+    axum::Extension(session): axum::Extension<Session>,
+) -> Response {
+    let logout = if web.login.is_some() {
+        r#"<button type="button" id="logout">Log out</button>"#
+    } else {
+        ""
+    };
     html(
         StatusCode::OK,
-        INDEX_HTML.replace("{{csrf}}", &session.csrf),
+        INDEX_HTML
+            .replace("{{csrf}}", &session.csrf)
+            .replace("{{logout}}", logout),
     )
 }
 

@@ -435,6 +435,13 @@ async function main() {
     $('confirm').close();
     act_(name, 'stop', true);
   });
+  const logout = $('logout');
+  if (logout) {
+    logout.addEventListener('click', async () => {
+      await fetch('/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-Keel-Csrf': csrf } });
+      location.assign('/login');
+    });
+  }
   try {
     const d = await get('/api/v1/daemon');
     $('daemon').textContent = `${d.config} · daemon pid ${d.pid} · keel ${d.version}`;
