@@ -24,6 +24,17 @@ pub struct DaemonArgs {
     /// (off by default; the control socket always serves them)
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Serve the status page on this TCP address (off by default). On loopback it needs no
+    /// login; on any other address it needs --web-tls-cert, --web-tls-key and the API token in
+    /// KEEL_API_TOKEN, which its login form asks for
+    #[arg(long, value_name = "ADDR")]
+    web: Option<std::net::SocketAddr>,
+    /// The status page's TLS certificate chain (PEM, the server's certificate first)
+    #[arg(long, value_name = "FILE", requires = "web", requires = "web_tls_key")]
+    web_tls_cert: Option<std::path::PathBuf>,
+    /// The status page's TLS private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "web", requires = "web_tls_cert")]
+    web_tls_key: Option<std::path::PathBuf>,
     /// Leave the caller's session (setsid) first: for the daemon a client starts
     #[arg(long, hide = true)]
     detach: bool,
@@ -49,7 +60,8 @@ pub fn run(cx: &Context, args: DaemonArgs) -> Result<Exit, Failure> {
                     Failure::new(Exit::Failed, format!("cannot start a new session: {e}"))
                 })?;
             }
-            foreground(cx, args.no_start, args.listen, args.metrics_listen)
+            let web = web_options(&args)?;
+            foreground(cx, args.no_start, args.listen, args.metrics_listen, web)
         }
         Some(DaemonCommand::Stop) => stop(cx).map(|r| emit(cx.json, &r)),
         Some(DaemonCommand::Status) => status(cx).map(|r| emit(cx.json, &r)),
@@ -61,6 +73,7 @@ fn foreground(
     no_start: bool,
     listen: Option<std::net::SocketAddr>,
     metrics_listen: Option<std::net::SocketAddr>,
+    web: Option<daemon::web::WebOptions>,
 ) -> Result<Exit, Failure> {
     let tcp = match listen {
         None => None,
@@ -95,6 +108,7 @@ fn foreground(
                 tcp,
                 manager,
                 metrics_listen,
+                web,
             },
             // The plugin host compiles (or loads cached) plugins before anything starts.
             async |config, state| {
@@ -110,6 +124,24 @@ fn foreground(
         Err(e) => Failure::other(e),
     })?;
     Ok(Exit::Ok)
+}
+
+/// `--web` and its TLS files, checked (and the files read) before anything starts.
+fn web_options(args: &DaemonArgs) -> Result<Option<daemon::web::WebOptions>, Failure> {
+    let Some(addr) = args.web else {
+        return Ok(None);
+    };
+    let tls = match (&args.web_tls_cert, &args.web_tls_key) {
+        (Some(cert), Some(key)) => Some(
+            daemon::tls::server_config(cert, key)
+                .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let token = std::env::var("KEEL_API_TOKEN").ok();
+    daemon::web::check(addr, tls.is_some(), token.as_deref())
+        .map_err(|e| Failure::new(Exit::Usage, e.to_string()))?;
+    Ok(Some(daemon::web::WebOptions { addr, tls, token }))
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,8 @@ pub mod fds;
 pub mod registry;
 pub mod reload;
 pub mod systemd;
+pub mod tls;
+pub mod web;
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -36,6 +38,8 @@ pub struct DaemonOptions {
     pub manager: systemd::Manager,
     /// Also serve `GET /metrics` (alone, plain HTTP, no token) on this TCP address.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Also serve the status page (`--web`).
+    pub web: Option<web::WebOptions>,
 }
 
 /// Takes the exclusive lock that makes a daemon the only one of its state directory; held for
@@ -162,6 +166,10 @@ pub async fn run(
         }
         None => None,
     };
+    let web_server = match opts.web {
+        Some(w) => Some(web::serve(w, live.clone(), app.clone()).await?),
+        None => None,
+    };
     let server = tokio::spawn(async move {
         if let Err(e) = axum::serve(SameUserListener(listener), app).await {
             tracing::error!("control API stopped: {e}");
@@ -239,6 +247,9 @@ pub async fn run(
         t.abort();
     }
     if let Some(t) = metrics_server {
+        t.abort();
+    }
+    if let Some(t) = web_server {
         t.abort();
     }
     drop(socket);
