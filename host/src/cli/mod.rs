@@ -14,6 +14,7 @@ mod live;
 mod man;
 mod platform;
 mod plugin_kit;
+mod plugin_new;
 mod plugins;
 mod progress;
 mod reload;

@@ -1,4 +1,5 @@
-//! `keel plugins list|inspect`; `call`, `install` and `remove` are in `plugin_kit`.
+//! `keel plugins list|inspect`; `call`, `install` and `remove` are in `plugin_kit`, `new` in
+//! `plugin_new`.
 
 use clap::Subcommand;
 use serde::Serialize;
@@ -24,6 +25,8 @@ pub enum PluginsCommand {
     Install(super::plugin_kit::InstallArgs),
     /// Take an installed plugin out of the plugins directory
     Remove(super::plugin_kit::RemoveArgs),
+    /// Write a new plugin crate (Rust, on the plugin SDK) into NAME/
+    New(super::plugin_new::NewArgs),
 }
 
 pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
@@ -31,6 +34,7 @@ pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
         PluginsCommand::Call(args) => return super::plugin_kit::call(cx, args),
         PluginsCommand::Install(args) => return super::plugin_kit::install(cx, args),
         PluginsCommand::Remove(args) => return super::plugin_kit::remove(cx, args),
+        PluginsCommand::New(args) => return super::plugin_new::new(cx, args),
         other => other,
     };
     let (config, _) = cx.load()?;
@@ -49,7 +53,10 @@ pub fn run(cx: &Context, cmd: PluginsCommand) -> Result<Exit, Failure> {
                 .map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
             Ok(emit(cx.json, &Inspected(d)))
         }
-        PluginsCommand::Call(_) | PluginsCommand::Install(_) | PluginsCommand::Remove(_) => {
+        PluginsCommand::Call(_)
+        | PluginsCommand::Install(_)
+        | PluginsCommand::Remove(_)
+        | PluginsCommand::New(_) => {
             unreachable!("answered above")
         }
     }
