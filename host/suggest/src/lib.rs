@@ -4,11 +4,14 @@
 
 /// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
 ///
-/// Case and the `-`/`_` spelling are not counted as differences (`Port`, `binary-path`), so a
-/// key written in the other style is always found. Otherwise a candidate qualifies with few
-/// edits (Damerau-Levenshtein, a swap of two neighbours being one edit: one edit per three
-/// characters, at least one) or a long shared prefix (Jaro-Winkler above 0.85); the fewest
-/// edits win, then the higher similarity, then the earlier candidate.
+/// ASCII case and the `-`/`_` spelling are not counted as differences (`Port`, `binary-path`),
+/// so a key written in the other style is always found. Otherwise a candidate qualifies with
+/// few edits (optimal string alignment: Levenshtein with a swap of two neighbours as one edit;
+/// one edit per three characters, at least one) or a long shared prefix (Jaro-Winkler above
+/// 0.85); the fewest edits win, then the higher similarity, then the earlier candidate.
+///
+/// Both choices keep the code small inside a plugin: Unicode case tables or the hash map of
+/// unrestricted Damerau-Levenshtein would grow every component built on the SDK.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -21,7 +24,7 @@ pub fn did_you_mean<'a>(
             continue;
         }
         let c = normalize(candidate);
-        let edits = strsim::damerau_levenshtein(&word_n, &c);
+        let edits = strsim::osa_distance(&word_n, &c);
         let similarity = strsim::jaro_winkler(&word_n, &c);
         if edits > max_edits && similarity <= 0.85 {
             continue;
@@ -38,7 +41,7 @@ pub fn did_you_mean<'a>(
 }
 
 fn normalize(s: &str) -> String {
-    s.to_lowercase().replace('-', "_")
+    s.to_ascii_lowercase().replace('-', "_")
 }
 
 /// Typos and what they must suggest, one case a line: `typo -> expected | candidate, ...`, with
