@@ -12,7 +12,12 @@
 #
 #   ./build.sh           build and update dist/
 #   ./build.sh --check   build in a fresh temporary target directory and compare with dist/;
-#                        exits 1 naming every file that differs (or is missing or extra)
+#                        exits 1 naming every file that differs (or is missing or extra); also
+#                        builds the smallest check as a crate outside this workspace that
+#                        depends on the SDK alone (by path), as a third party's would
+#
+# Both first check that the SDK's copy of the WIT (sdk/wit, which authors outside the repository
+# build against) is the host's wit/0.1.2.
 set -euo pipefail
 
 usage() { echo "usage: $0 [--check]" >&2; exit 2; }
@@ -27,6 +32,12 @@ esac
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 repo="$(cd "$here/.." && pwd -P)"   # the plugins read ../wit from here
 cd "$here"
+
+if ! cmp -s "$here/sdk/wit/keel-plugin.wit" "$repo/wit/0.1.2/keel-plugin.wit"; then
+    echo "sdk/wit/keel-plugin.wit differs from wit/0.1.2/keel-plugin.wit: the SDK must carry" \
+        "the WIT the host binds (copy it)" >&2
+    exit 1
+fi
 
 # rust-toolchain.toml pins the compiler; with RUSTUP_AUTO_INSTALL=0 rustup will not fetch it (or
 # the target) by itself. Both commands are quick no-ops when everything is installed.
@@ -72,6 +83,35 @@ if ! $check; then
     (cd "$dist" && ls -l bundled/*.wasm fixtures/*.wasm | awk '{ printf "%9d  dist/%s\n", $5, $9 }')
     exit 0
 fi
+
+# A plugin crate outside this workspace, depending on nothing but the SDK by path: the smallest
+# check (fixtures/third-party-echo's source) as a third party would build it.
+outside="$target_dir/outside/echo-check"
+mkdir -p "$outside/src"
+cp fixtures/third-party-echo/src/lib.rs "$outside/src/lib.rs"
+# The workspace's lock pins the same versions; cargo drops what this crate does not use.
+cp Cargo.lock "$outside/Cargo.lock"
+cp rust-toolchain.toml "$outside/"
+cat >"$outside/Cargo.toml" <<EOF
+[package]
+name = "echo-check"
+version = "0.1.0"
+edition = "2024"
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+keel-plugin-sdk = { path = "$here/sdk" }
+
+[workspace]
+EOF
+if ! (cd "$outside" && cargo build --offline --release --target wasm32-wasip2 --quiet) ||
+    [ ! -s "$target_dir/wasm32-wasip2/release/echo_check.wasm" ]; then
+    echo "a plugin crate outside the workspace, on the SDK alone, does not build" >&2
+    exit 1
+fi
+echo "a plugin crate outside the workspace builds on the SDK alone"
 
 # Compare the fresh build with the committed files, both ways.
 status=0

@@ -427,3 +427,52 @@ fn install_refuses_to_guess_the_directory_beside_a_broken_config() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(dir.join("echo.wasm").is_file());
 }
+
+/// One typo, one suggestion: the host's config validation and a plugin's `validate` (the SDK
+/// inside the component) use the same did-you-mean, close spellings and long shared prefixes
+/// alike.
+#[test]
+fn a_typo_gets_the_same_suggestion_from_the_config_and_from_a_plugin() {
+    let service = |name: &str, deps: &str| {
+        format!(
+            "[services.{name}]\ntype = \"platform\"\ndependencies = [{deps}]\n\
+             [services.{name}.deployment]\nmode = \"binary\"\n\
+             [services.{name}.deployment.binary]\nbinary_path = \"/bin/true\"\n"
+        )
+    };
+    let config = [
+        service("host", ""),
+        service("port", ""),
+        service("timeout-ms", ""),
+        service("app", r#""prot", "timeout_milliseconds""#),
+    ]
+    .concat();
+    let r = keel_e2e::run_with_config(&config, &["services", "validate"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let config_says = format!("{}{}", r.stdout, r.stderr);
+    assert!(
+        config_says.contains("`prot`, which is not defined (did you mean `port`?)"),
+        "{config_says}"
+    );
+    assert!(
+        config_says
+            .contains("`timeout_milliseconds`, which is not defined (did you mean `timeout-ms`?)"),
+        "{config_says}"
+    );
+
+    let r = call(&["tcp", "validate", "--settings", r#"{"prot": 6379}"#]);
+    assert!(
+        r.stdout
+            .contains(r#"unknown setting "prot"; did you mean "port"?"#),
+        "{}",
+        r.stdout
+    );
+    let settings = r#"{"url": "http://127.0.0.1:9/", "timeout_milliseconds": 500}"#;
+    let r = call(&["webhook", "validate", "--settings", settings]);
+    assert!(
+        r.stdout
+            .contains(r#"unknown setting "timeout_milliseconds"; did you mean "timeout_ms"?"#),
+        "{}",
+        r.stdout
+    );
+}

@@ -270,7 +270,13 @@ async fn on_loopback_the_page_follows_the_platform_live_and_its_buttons_stop_ser
         &format!("{}.startsWith('healthy')", cell("api", "health")),
     )
     .await;
-    let shot = repo_root().join("docs/web-status.png");
+    // Into the target directory on every run (a test must not change the checkout); into
+    // docs/ for the README with KEEL_UPDATE_SCREENSHOT=1.
+    let shot = if std::env::var_os("KEEL_UPDATE_SCREENSHOT").is_some() {
+        repo_root().join("docs/web-status.png")
+    } else {
+        std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-status.png")
+    };
     page.save_screenshot(ScreenshotParams::builder().full_page(true).build(), &shot)
         .await
         .unwrap();

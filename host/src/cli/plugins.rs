@@ -1,4 +1,5 @@
-//! `keel plugins list|inspect`; `call`, `install` and `remove` are in `plugin_kit`.
+//! `keel plugins list|inspect`; `call`, `install` and `remove` are in `plugin_kit`, `new` in
+//! `plugin_new`.
 
 use clap::Subcommand;
 use serde::Serialize;

@@ -117,26 +117,13 @@ impl fmt::Display for Diagnostics {
     }
 }
 
-/// The closest of `candidates` to `word`, when it is close enough to be a likely typo.
+/// The closest of `candidates` to `word`, when it is close enough to be a likely typo: Keel's one
+/// did-you-mean, the one plugins' settings get through the SDK too.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    // Few edits (transpositions count as one), or a long shared prefix.
-    let max_edits = (word.chars().count() / 3).max(1);
-    candidates
-        .into_iter()
-        .filter(|c| *c != word)
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(word, c),
-                strsim::jaro_winkler(word, c),
-                c,
-            )
-        })
-        .filter(|(edits, jw, _)| *edits <= max_edits || *jw > 0.85)
-        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
-        .map(|(_, _, c)| c)
+    keel_suggest::did_you_mean(word, candidates)
 }
 
 /// `" (did you mean `x`?)"` or nothing.
@@ -166,5 +153,13 @@ mod tests {
         assert_eq!(did_you_mean("colour", keys), None);
         assert_eq!(did_you_mean("dsn", ["dns", "git", "ui"]), Some("dns"));
         assert_eq!(did_you_mean("x", ["ui"]), None);
+    }
+
+    /// The table the plugin SDK's settings reader is tested against as well.
+    #[test]
+    fn suggests_what_plugins_suggest() {
+        for (typo, expected, candidates) in keel_suggest::cases() {
+            assert_eq!(did_you_mean(typo, candidates), expected, "{typo}");
+        }
     }
 }

@@ -1,13 +1,17 @@
 //! `keel plugins new`: the files of a new plugin project, for one kind and language. Pure: it
-//! only says what to write; the CLI writes it. Each template is a plugin that works unchanged
+//! only says what to write; the CLI writes it. The templates live in `plugins/templates/`
+//! (Rust crates on the SDK, componentize-py apps) and are embedded here. Each template is a plugin that works unchanged
 //! (a tcp check, a mode that runs a program, a hook that logs and sets a variable), so that an
 //! author starts from something that passes `plugins call` and runs under the daemon, and edits
 //! from there.
 
+use std::path::Path;
+
 use thiserror::Error;
 
 /// What the plugin is, which decides its world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Kind {
     HealthCheck,
     Deployment,
@@ -26,8 +30,11 @@ impl Kind {
 }
 
 /// The language the project is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Lang {
+    /// A crate on the plugin SDK
+    Rust,
     /// A componentize-py app, with the WIT beside it
     Python,
 }
@@ -70,19 +77,99 @@ const WIT: &str = include_str!("../../../wit/0.1.2/keel-plugin.wit");
 const PY_CHECK: &str = include_str!("../../../plugins/templates/python/health-check/app.py");
 const PY_DEPLOYMENT: &str = include_str!("../../../plugins/templates/python/deployment/app.py");
 const PY_HOOK: &str = include_str!("../../../plugins/templates/python/hook/app.py");
+const RS_CHECK: &str = include_str!("../../../plugins/templates/rust/health_check.rs");
+const RS_DEPLOYMENT: &str = include_str!("../../../plugins/templates/rust/deployment.rs");
+const RS_HOOK: &str = include_str!("../../../plugins/templates/rust/hook.rs");
+
+/// Where a Rust project's build puts the component, relative to the project.
+pub fn rust_wasm(name: &str) -> String {
+    format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    )
+}
 
 /// The one command that builds a project, run in its directory.
 pub fn build_command(lang: Lang) -> &'static str {
     match lang {
-        Lang::Python => "build.sh",
+        Lang::Rust => "cargo build --release --target wasm32-wasip2",
+        Lang::Python => "./build.sh",
     }
 }
 
-/// The project's files. `name` must have passed [`check_name`].
-pub fn files(name: &str, kind: Kind, lang: Lang) -> Vec<File> {
+/// Where the build puts the component, relative to the project.
+pub fn wasm_path(name: &str, lang: Lang) -> String {
     match lang {
+        Lang::Rust => rust_wasm(name),
+        Lang::Python => format!("{name}.wasm"),
+    }
+}
+
+/// The project's files. `name` must have passed [`check_name`]; `sdk` is the SDK's directory
+/// a Rust crate depends on.
+pub fn files(name: &str, kind: Kind, lang: Lang, sdk: &Path) -> Vec<File> {
+    match lang {
+        Lang::Rust => rust(name, kind, sdk),
         Lang::Python => python(name, kind),
     }
+}
+
+fn rust(name: &str, kind: Kind, sdk: &Path) -> Vec<File> {
+    let source = match kind {
+        Kind::HealthCheck => RS_CHECK,
+        Kind::Deployment => RS_DEPLOYMENT,
+        Kind::Hook => RS_HOOK,
+    }
+    .replace("{{NAME}}", name)
+    .replace("{{CRATE}}", &name.replace('-', "_"));
+    let manifest = format!(
+        "[package]\n\
+         name = \"{name}\"\n\
+         version = \"0.1.0\"\n\
+         edition = \"2024\"\n\
+         \n\
+         # A WebAssembly component: cargo build --release --target wasm32-wasip2\n\
+         [lib]\n\
+         crate-type = [\"cdylib\"]\n\
+         \n\
+         [dependencies]\n\
+         keel-plugin-sdk = {{ path = {sdk:?} }}\n\
+         \n\
+         [profile.release]\n\
+         opt-level = \"s\"\n\
+         lto = true\n\
+         strip = true\n\
+         panic = \"abort\"\n\
+         codegen-units = 1\n",
+        sdk = sdk.display().to_string(),
+    );
+    vec![
+        File {
+            path: "Cargo.toml",
+            contents: manifest,
+            executable: false,
+        },
+        File {
+            path: "src/lib.rs",
+            contents: source,
+            executable: false,
+        },
+        File {
+            path: "settings.json",
+            contents: example_settings(kind).to_string(),
+            executable: false,
+        },
+        File {
+            path: ".gitignore",
+            contents: "/target\n".to_string(),
+            executable: false,
+        },
+        File {
+            path: "README.md",
+            contents: readme(name, kind, build_command(Lang::Rust), &rust_wasm(name)),
+            executable: false,
+        },
+    ]
 }
 
 fn python(name: &str, kind: Kind) -> Vec<File> {
@@ -127,7 +214,12 @@ fn python(name: &str, kind: Kind) -> Vec<File> {
         },
         File {
             path: "README.md",
-            contents: readme(name, kind, "./build.sh", &format!("{name}.wasm")),
+            contents: readme(
+                name,
+                kind,
+                build_command(Lang::Python),
+                &wasm_path(name, Lang::Python),
+            ),
             executable: false,
         },
     ]
@@ -210,7 +302,21 @@ mod tests {
     #[test]
     fn every_template_carries_its_name_and_world() {
         for kind in [Kind::HealthCheck, Kind::Deployment, Kind::Hook] {
-            let files = files("my-plugin", kind, Lang::Python);
+            let rust = files("my-plugin", kind, Lang::Rust, Path::new("/sdk"));
+            let lib = &rust
+                .iter()
+                .find(|f| f.path == "src/lib.rs")
+                .unwrap()
+                .contents;
+            assert!(!lib.contains("{{"), "{kind:?}");
+            assert!(lib.contains("\"my-plugin\""), "{kind:?}");
+            let manifest = &rust
+                .iter()
+                .find(|f| f.path == "Cargo.toml")
+                .unwrap()
+                .contents;
+            assert!(manifest.contains("keel-plugin-sdk = { path = \"/sdk\" }"));
+            let files = files("my-plugin", kind, Lang::Python, Path::new("/sdk"));
             let app = &files.iter().find(|f| f.path == "app.py").unwrap().contents;
             assert!(!app.contains("{{name}}"), "{kind:?}");
             assert!(app.contains("NAME = \"my-plugin\""), "{kind:?}");

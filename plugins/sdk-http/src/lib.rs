@@ -17,7 +17,7 @@ use wasip2::io::poll::{self, Pollable};
 use wasip2::io::streams::StreamError;
 
 /// The parts of an `http://` or `https://` URL that a request needs.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Url {
     pub https: bool,
     /// Lower case, without brackets for IPv6.

@@ -12,6 +12,7 @@ pub struct Reader<'a> {
     settings: &'a [(String, Value)],
     known: Vec<&'static str>,
     problems: Vec<Problem>,
+    other_keys_allowed: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -20,7 +21,14 @@ impl<'a> Reader<'a> {
             settings,
             known: Vec::new(),
             problems: Vec::new(),
+            other_keys_allowed: false,
         }
+    }
+
+    /// Keys no getter asks for are not problems: for a plugin that takes any table (a test
+    /// double, a pass-through).
+    pub fn allow_other_keys(&mut self) {
+        self.other_keys_allowed = true;
     }
 
     /// Records a problem found by the caller (e.g. a value of the right type that makes no sense).
@@ -29,6 +37,11 @@ impl<'a> Reader<'a> {
             key: key.to_string(),
             message: message.into(),
         });
+    }
+
+    /// Whether the table has `key` (without reading it).
+    pub fn has(&self, key: &str) -> bool {
+        self.settings.iter().any(|(k, _)| k == key)
     }
 
     fn lookup(&mut self, key: &'static str) -> Option<&'a Value> {
@@ -265,7 +278,7 @@ impl<'a> Reader<'a> {
             .settings
             .iter()
             .map(|(k, _)| k.as_str())
-            .filter(|k| !self.known.contains(k))
+            .filter(|k| !self.other_keys_allowed && !self.known.contains(k))
             .collect();
         for key in unknown {
             let message = match did_you_mean(key, &self.known) {
@@ -355,37 +368,9 @@ fn quote_hint(scalar: &Scalar) -> String {
     }
 }
 
-/// The known key closest to `key`, if it is close enough to be a likely typo.
+/// The known key closest to `key`, if it is close enough to be a likely typo: the host's own
+/// did-you-mean (`keel-suggest`), so a typo gets the same suggestion in a plugin's settings as in
+/// the rest of services.toml.
 pub fn did_you_mean<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    let normalize = |s: &str| s.to_ascii_lowercase().replace('-', "_");
-    let key = normalize(key);
-    let (distance, best) = known
-        .iter()
-        .map(|k| (edit_distance(&key, &normalize(k)), *k))
-        .min_by_key(|(d, _)| *d)?;
-    // One edit for short keys, about one in three characters for longer ones.
-    (distance <= (key.chars().count() / 3).max(1)).then_some(best)
-}
-
-/// Levenshtein distance, counting a swap of two adjacent characters as one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // Three rows of the dynamic-programming table: two back, one back, current.
-    let mut two_back = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                cur[j] = cur[j].min(two_back[j - 2] + 1);
-            }
-        }
-        std::mem::swap(&mut two_back, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    keel_suggest::did_you_mean(key, known.iter().copied())
 }

@@ -18,25 +18,16 @@
 //! the PATH of the host rather than on what the operator wrote and granted. `needs` asks for the
 //! paths as written; the host resolves relative ones against the config dir too.
 
-use exports::keel::plugin::deployment::{
-    Finding, Guest as Deployment, LaunchSpec, Started, WorkloadStatus,
-};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
-use keel_plugin_sdk::host::{self, PathInfo};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, host_error_text, problems_text};
-
-keel_plugin_sdk::world!("deployment-plugin");
-
-struct Binary;
-export!(Binary);
+use keel_plugin_sdk::deployment::{Finding, Findings, LaunchSpec, Started, Want, resolve};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{Deployment, Reader, Settings};
 
 /// Signals a process may be asked to stop with, without the `SIG` prefix.
 const SIGNALS: [&str; 11] = [
     "TERM", "INT", "QUIT", "HUP", "KILL", "USR1", "USR2", "ABRT", "ALRM", "WINCH", "PWR",
 ];
 
-struct Config {
+struct Binary {
     binary_path: String,
     args: Vec<String>,
     working_dir: Option<String>,
@@ -45,9 +36,8 @@ struct Config {
     stop_command: Option<Vec<String>>,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Binary {
+    fn read(r: &mut Reader) -> Binary {
         let binary_path = r.required_string("binary_path").unwrap_or_default();
         let args = r.string_array("args").unwrap_or_default();
         let working_dir = r.string("working_dir");
@@ -96,14 +86,20 @@ impl Config {
                 "expected a program and its arguments, found an empty command",
             );
         }
-        r.finish(Config {
+        Binary {
             binary_path,
             args,
             working_dir,
             env,
             stop_signal,
             stop_command,
-        })
+        }
+    }
+
+    fn needs(&self) -> Vec<Capability> {
+        let mut needs = vec![Capability::Path(self.binary_path.clone())];
+        needs.extend(self.working_dir.clone().map(Capability::Path));
+        needs
     }
 }
 
@@ -114,123 +110,33 @@ fn signal_name(s: &str) -> Option<String> {
     SIGNALS.contains(&bare).then(|| format!("SIG{bare}"))
 }
 
-/// A settings path made absolute against the service's config dir.
-fn resolve(service: &ServiceInfo, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
-    }
-    let dir = service.config_dir.trim_end_matches('/');
-    match path.trim_start_matches("./") {
-        "" | "." => dir.to_string(),
-        relative => format!("{dir}/{relative}"),
-    }
-}
-
-/// What `stat-path` says about `path`, as a pre-flight finding. `what` is "Binary" or
-/// "Working directory".
-fn stat_finding(path: &str, want_dir: bool, what: &str) -> Finding {
-    let (ok, message) = match host::stat_path(path) {
-        Ok(Some(PathInfo { is_dir: true, .. })) if want_dir => {
-            (true, format!("{what} found: {path}"))
-        }
-        Ok(Some(PathInfo {
-            is_file: true,
-            executable: true,
-            ..
-        })) if !want_dir => (true, format!("{what} found: {path}")),
-        Ok(Some(PathInfo { is_file: true, .. })) if !want_dir => {
-            (false, format!("Not executable: {path}"))
-        }
-        Ok(Some(PathInfo { is_dir: true, .. })) => {
-            (false, format!("Not a file: {path} is a directory"))
-        }
-        Ok(Some(_)) if want_dir => (false, format!("Not a directory: {path}")),
-        Ok(Some(_)) => (false, format!("Not a regular file: {path}")),
-        Ok(None) => (false, format!("{what} not found: {path}")),
-        Err(e) => (
-            false,
-            format!("Cannot check {path}: {}", host_error_text(&e)),
-        ),
-    };
-    Finding { ok, message }
-}
-
-const NO_HANDLES: &str =
-    "the binary deployment mode has no handles: the host supervises its process itself";
-
-impl Plugin for Binary {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "binary".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Runs a native binary under the host's supervisor".into(),
-        }
-    }
-}
-
 impl Deployment for Binary {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
+    const NAME: &'static str = "binary";
+    const DESCRIPTION: &'static str = "Runs a native binary under the host's supervisor";
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        let Ok(config) = Config::read(&settings) else {
-            return Vec::new();
-        };
-        let mut needs = vec![Capability::Path(config.binary_path)];
-        needs.extend(config.working_dir.map(Capability::Path));
-        needs
-    }
-
-    fn preflight(service: ServiceInfo, settings: Settings) -> Vec<Finding> {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return problems
-                    .iter()
-                    .map(|p| Finding {
-                        ok: false,
-                        message: problems_text(std::slice::from_ref(p)),
-                    })
-                    .collect();
-            }
-        };
-        let mut findings = vec![stat_finding(
-            &resolve(&service, &config.binary_path),
-            false,
+    fn preflight(&self, service: &ServiceInfo) -> Vec<Finding> {
+        let mut findings = Findings::new();
+        findings.path(
+            &resolve(service, &self.binary_path),
+            Want::Executable,
             "Binary",
-        )];
-        if let Some(dir) = &config.working_dir {
-            findings.push(stat_finding(
-                &resolve(&service, dir),
-                true,
-                "Working directory",
-            ));
+        );
+        if let Some(dir) = &self.working_dir {
+            findings.path(&resolve(service, dir), Want::Directory, "Working directory");
         }
-        findings
+        findings.into_vec()
     }
 
-    fn start(service: ServiceInfo, settings: Settings) -> Result<Started, String> {
-        let config = Config::read(&settings).map_err(|problems| problems_text(&problems))?;
+    fn start(&self, service: &ServiceInfo) -> Result<Started, String> {
         Ok(Started::Launch(LaunchSpec {
-            program: resolve(&service, &config.binary_path),
-            args: config.args,
-            env: config.env,
-            working_dir: config.working_dir.map(|dir| resolve(&service, &dir)),
-            stop_signal: config.stop_signal,
-            stop_command: config.stop_command,
+            program: resolve(service, &self.binary_path),
+            args: self.args.clone(),
+            env: self.env.clone(),
+            working_dir: self.working_dir.as_ref().map(|dir| resolve(service, dir)),
+            stop_signal: self.stop_signal.clone(),
+            stop_command: self.stop_command.clone(),
         }))
     }
-
-    fn status(_: ServiceInfo, _: Settings, _handle: String) -> Result<WorkloadStatus, String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn stop(_: ServiceInfo, _: Settings, _handle: String, _grace_ms: u32) -> Result<(), String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn recover(_: ServiceInfo, _: Settings, _handle: String) -> Result<Option<String>, String> {
-        Err(NO_HANDLES.to_string())
-    }
 }
+
+keel_plugin_sdk::deployment!(Binary);

@@ -17,26 +17,18 @@
 //! (a bare name is looked up on the daemon's PATH; `./check.sh` is relative to the config dir),
 //! so the plugin can run that program and no other.
 
-use exports::keel::plugin::health_check::{CheckResult, Guest as HealthCheck};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::HostError;
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, host_error_text, problems_text};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{HealthCheck, Reader, Settings, host_error_text};
 
-keel_plugin_sdk::world!("health-check-plugin");
-
-struct Command;
-export!(Command);
-
-struct Config {
+struct Command {
     command: Vec<String>,
     expected_exit_code: i32,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
-        if !settings.iter().any(|(k, _)| k == "command") {
+impl Settings for Command {
+    fn read(r: &mut Reader) -> Command {
+        if !r.has("command") {
             r.problem(
                 "",
                 "missing required setting \"command\": expected a command (a string or an array \
@@ -45,12 +37,18 @@ impl Config {
         }
         let command = r.command_line("command").unwrap_or_default();
         let expected_exit_code = r.integer("expected_exit_code", 0, 255).unwrap_or(0) as i32;
-        r.finish(Config {
+        Command {
             command,
             expected_exit_code,
-        })
+        }
     }
 
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Command(self.command[0].clone())]
+    }
+}
+
+impl Command {
     /// The command as a user would type it: words with blanks or quotes in single quotes.
     fn shown(&self) -> String {
         let word = |w: &String| {
@@ -63,16 +61,6 @@ impl Config {
             }
         };
         self.command.iter().map(word).collect::<Vec<_>>().join(" ")
-    }
-}
-
-impl Plugin for Command {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "command".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Healthy when a command exits with the expected code".into(),
-        }
     }
 }
 
@@ -92,42 +80,22 @@ fn excerpt(text: &str) -> String {
 }
 
 impl HealthCheck for Command {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
+    const NAME: &'static str = "command";
+    const DESCRIPTION: &'static str = "Healthy when a command exits with the expected code";
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::Command(config.command[0].clone())],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn check(_service: ServiceInfo, settings: Settings, timeout_ms: u32) -> CheckResult {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return CheckResult {
-                    healthy: false,
-                    message: problems_text(&problems),
-                };
-            }
-        };
+    fn check(&self, _service: &ServiceInfo, timeout_ms: u32) -> Result<String, String> {
+        let config = self;
         let shown = config.shown();
         let args: Vec<&str> = config.command[1..].iter().map(String::as_str).collect();
         let ran = match keel_plugin_sdk::run(&config.command[0], &args, timeout_ms) {
             Ok(ran) => ran,
             Err(HostError::TimedOut) => {
-                return CheckResult {
-                    healthy: false,
-                    message: format!("`{shown}` did not finish within {timeout_ms} ms (killed)"),
-                };
+                return Err(format!(
+                    "`{shown}` did not finish within {timeout_ms} ms (killed)"
+                ));
             }
             Err(e) => {
-                return CheckResult {
-                    healthy: false,
-                    message: format!("`{shown}` could not run: {}", host_error_text(&e)),
-                };
+                return Err(format!("`{shown}` could not run: {}", host_error_text(&e)));
             }
         };
         let output = match excerpt(&ran.stdout) {
@@ -140,25 +108,20 @@ impl HealthCheck for Command {
             format!(": {output}")
         };
         match ran.code {
-            Some(code) if code == config.expected_exit_code => CheckResult {
-                healthy: true,
-                message: format!("`{shown}` exited with {code}{output}"),
-            },
-            Some(code) => CheckResult {
-                healthy: false,
-                message: format!(
-                    "`{shown}` exited with {code}, expected {}{}",
-                    config.expected_exit_code,
-                    match excerpt(&ran.stderr) {
-                        err if err.is_empty() => output,
-                        err => format!(": {err}"),
-                    }
-                ),
-            },
-            None => CheckResult {
-                healthy: false,
-                message: format!("`{shown}` was ended by a signal{output}"),
-            },
+            Some(code) if code == config.expected_exit_code => {
+                Ok(format!("`{shown}` exited with {code}{output}"))
+            }
+            Some(code) => Err(format!(
+                "`{shown}` exited with {code}, expected {}{}",
+                config.expected_exit_code,
+                match excerpt(&ran.stderr) {
+                    err if err.is_empty() => output,
+                    err => format!(": {err}"),
+                }
+            )),
+            None => Err(format!("`{shown}` was ended by a signal{output}")),
         }
     }
 }
+
+keel_plugin_sdk::health_check!(Command);

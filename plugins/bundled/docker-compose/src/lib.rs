@@ -26,18 +26,11 @@
 //! Pre-flight: a compose tool is there, the engine answers, the file exists, and
 //! `config --services` names the service.
 
-use exports::keel::plugin::deployment::{
-    Finding, Guest as Deployment, LaunchSpec, Started, WorkloadStatus,
-};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
+use keel_plugin_sdk::deployment::{Finding, LaunchSpec, Started, resolve};
 use keel_plugin_sdk::host::{self, HostError, PathInfo};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, host_error_text, problems_text, run};
-
-keel_plugin_sdk::world!("deployment-plugin");
-
-struct Compose;
-export!(Compose);
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{Deployment, Settings};
+use keel_plugin_sdk::{Reader, host_error_text, run};
 
 const QUICK_MS: u32 = 4_000;
 /// `docker-compose` (v1) is a Python program and takes a while to start.
@@ -58,9 +51,8 @@ fn valid_project(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Config {
+    fn read(r: &mut Reader) -> Config {
         let compose_file = r.required_string("compose_file").unwrap_or_default();
         let service_name = r.required_string("service_name").unwrap_or_default();
         let project_name = r.string("project_name");
@@ -84,24 +76,20 @@ impl Config {
                 ),
             );
         }
-        r.finish(Config {
+        Config {
             compose_file,
             service_name,
             project_name,
             stop_timeout,
-        })
+        }
     }
-}
 
-/// A path from settings made absolute against the service's config dir.
-fn resolve(service: &ServiceInfo, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
-    }
-    let dir = service.config_dir.trim_end_matches('/');
-    match path.trim_start_matches("./") {
-        "" | "." => dir.to_string(),
-        relative => format!("{dir}/{relative}"),
+    fn needs(&self) -> Vec<Capability> {
+        vec![
+            Capability::Command("docker".into()),
+            Capability::Command("docker-compose".into()),
+            Capability::Path(self.compose_file.clone()),
+        ]
     }
 }
 
@@ -165,50 +153,14 @@ fn base_args(tool: &Tool, file: &str, config: &Config) -> Vec<String> {
     args
 }
 
-impl Plugin for Compose {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "docker-compose".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Runs one Docker Compose service in the foreground under the host's \
-                          supervisor"
-                .into(),
-        }
-    }
-}
+impl Deployment for Config {
+    const NAME: &'static str = "docker-compose";
+    const PROCESS: &'static str = "`up` process";
+    const DESCRIPTION: &'static str =
+        "Runs one Docker Compose service in the foreground under the host's supervisor";
 
-const NO_HANDLES: &str = "the docker-compose deployment mode has no handles: the host \
-                          supervises its `up` process itself";
-
-impl Deployment for Compose {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
-
-    fn needs(settings: Settings) -> Vec<Capability> {
-        let Ok(config) = Config::read(&settings) else {
-            return Vec::new();
-        };
-        vec![
-            Capability::Command("docker".into()),
-            Capability::Command("docker-compose".into()),
-            Capability::Path(config.compose_file),
-        ]
-    }
-
-    fn preflight(service: ServiceInfo, settings: Settings) -> Vec<Finding> {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return problems
-                    .iter()
-                    .map(|p| Finding {
-                        ok: false,
-                        message: problems_text(std::slice::from_ref(p)),
-                    })
-                    .collect();
-            }
-        };
+    fn preflight(&self, service: &ServiceInfo) -> Vec<Finding> {
+        let config = self;
         let mut findings = Vec::new();
         let mut found = |ok: bool, message: String| findings.push(Finding { ok, message });
         let file = resolve(&service, &config.compose_file);
@@ -299,8 +251,8 @@ impl Deployment for Compose {
         findings
     }
 
-    fn start(service: ServiceInfo, settings: Settings) -> Result<Started, String> {
-        let config = Config::read(&settings).map_err(|problems| problems_text(&problems))?;
+    fn start(&self, service: &ServiceInfo) -> Result<Started, String> {
+        let config = self;
         let tool = probe()?;
         let file = resolve(&service, &config.compose_file);
         let base = base_args(&tool, &file, &config);
@@ -334,16 +286,6 @@ impl Deployment for Compose {
             stop_command: Some(stop),
         }))
     }
-
-    fn status(_: ServiceInfo, _: Settings, _handle: String) -> Result<WorkloadStatus, String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn stop(_: ServiceInfo, _: Settings, _handle: String, _grace_ms: u32) -> Result<(), String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn recover(_: ServiceInfo, _: Settings, _handle: String) -> Result<Option<String>, String> {
-        Err(NO_HANDLES.to_string())
-    }
 }
+
+keel_plugin_sdk::deployment!(Config);

@@ -46,18 +46,11 @@
 //! The plugin calls only the `docker` CLI (through the host's `run-command`), plus `stat-path` on
 //! bind-mount sources for the pre-flight.
 
-use exports::keel::plugin::deployment::{
-    Finding, Guest as Deployment, LaunchSpec, Started, WorkloadStatus,
-};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
+use keel_plugin_sdk::deployment::{Finding, LaunchSpec, Started, resolve};
 use keel_plugin_sdk::host::{self, HostError, PathInfo};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Ran, Reader, host_error_text, problems_text, run};
-
-keel_plugin_sdk::world!("deployment-plugin");
-
-struct Docker;
-export!(Docker);
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{Deployment, Settings};
+use keel_plugin_sdk::{Ran, Reader, host_error_text, run};
 
 /// The label that marks a container as Keel's, with the service's name as value.
 const LABEL: &str = "keel.service";
@@ -141,9 +134,8 @@ fn check_port(spec: &str) -> Result<(), String> {
     }
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Config {
+    fn read(r: &mut Reader) -> Config {
         let image = r.required_string("image").unwrap_or_default();
         let container_name = r.string("container_name");
         let ports = r.string_array("ports").unwrap_or_default();
@@ -234,7 +226,7 @@ impl Config {
                 ),
             );
         }
-        r.finish(Config {
+        Config {
             image,
             container_name,
             ports,
@@ -247,26 +239,27 @@ impl Config {
             user,
             init,
             stop_timeout,
-        })
+        }
     }
 
+    fn needs(&self) -> Vec<Capability> {
+        let mut needs = vec![Capability::Command("docker".into())];
+        needs.extend(
+            self.volumes
+                .iter()
+                .filter(|v| v.is_bind())
+                .map(|v| Capability::Path(v.source.clone())),
+        );
+        needs
+    }
+}
+
+impl Config {
     fn name(&self, service: &str) -> String {
         match &self.container_name {
             Some(name) => name.clone(),
             None => format!("keel-{service}"),
         }
-    }
-}
-
-/// A path from settings made absolute against the service's config dir.
-fn resolve(service: &ServiceInfo, path: &str) -> String {
-    if path.starts_with('/') {
-        return path.to_string();
-    }
-    let dir = service.config_dir.trim_end_matches('/');
-    match path.trim_start_matches("./") {
-        "" | "." => dir.to_string(),
-        relative => format!("{dir}/{relative}"),
     }
 }
 
@@ -338,53 +331,14 @@ fn conflict(name: &str, state: &str, service: &str) -> String {
     )
 }
 
-impl Plugin for Docker {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "docker".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Runs a Docker container in the foreground under the host's supervisor"
-                .into(),
-        }
-    }
-}
+impl Deployment for Config {
+    const NAME: &'static str = "docker";
+    const PROCESS: &'static str = "`docker run` process";
+    const DESCRIPTION: &'static str =
+        "Runs a Docker container in the foreground under the host's supervisor";
 
-const NO_HANDLES: &str = "the docker deployment mode has no handles: the host supervises its \
-                          `docker run` process itself";
-
-impl Deployment for Docker {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
-
-    fn needs(settings: Settings) -> Vec<Capability> {
-        let Ok(config) = Config::read(&settings) else {
-            return Vec::new();
-        };
-        let mut needs = vec![Capability::Command("docker".into())];
-        needs.extend(
-            config
-                .volumes
-                .iter()
-                .filter(|v| v.is_bind())
-                .map(|v| Capability::Path(v.source.clone())),
-        );
-        needs
-    }
-
-    fn preflight(service: ServiceInfo, settings: Settings) -> Vec<Finding> {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return problems
-                    .iter()
-                    .map(|p| Finding {
-                        ok: false,
-                        message: problems_text(std::slice::from_ref(p)),
-                    })
-                    .collect();
-            }
-        };
+    fn preflight(&self, service: &ServiceInfo) -> Vec<Finding> {
+        let config = self;
         let mut findings = Vec::new();
         let mut found = |ok: bool, message: String| findings.push(Finding { ok, message });
         match engine() {
@@ -462,8 +416,8 @@ impl Deployment for Docker {
         findings
     }
 
-    fn start(service: ServiceInfo, settings: Settings) -> Result<Started, String> {
-        let config = Config::read(&settings).map_err(|problems| problems_text(&problems))?;
+    fn start(&self, service: &ServiceInfo) -> Result<Started, String> {
+        let config = self;
         let name = config.name(&service.name);
         match existing(&name)? {
             None => {}
@@ -533,7 +487,7 @@ impl Deployment for Docker {
         Ok(Started::Launch(LaunchSpec {
             program: "docker".into(),
             args,
-            env: config.env,
+            env: config.env.clone(),
             working_dir: Some(service.config_dir.clone()),
             stop_signal: None,
             stop_command: Some(vec![
@@ -545,16 +499,6 @@ impl Deployment for Docker {
             ]),
         }))
     }
-
-    fn status(_: ServiceInfo, _: Settings, _handle: String) -> Result<WorkloadStatus, String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn stop(_: ServiceInfo, _: Settings, _handle: String, _grace_ms: u32) -> Result<(), String> {
-        Err(NO_HANDLES.to_string())
-    }
-
-    fn recover(_: ServiceInfo, _: Settings, _handle: String) -> Result<Option<String>, String> {
-        Err(NO_HANDLES.to_string())
-    }
 }
+
+keel_plugin_sdk::deployment!(Config);

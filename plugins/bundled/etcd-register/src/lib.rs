@@ -37,18 +37,12 @@
 //! `POST /v3/lease/revoke {"ID"}` (404 when the lease is gone). Keys and values are base64;
 //! 64-bit integers are written as strings both ways.
 
-use exports::keel::plugin::lifecycle::{Decision, Event, Guest as Lifecycle, Phase, Verdict};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::{self, HostError, Level};
 use keel_plugin_sdk::json::{self, Json, Object};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, base64, fnv1a, host_error_text, problems_text, store};
+use keel_plugin_sdk::lifecycle::{Decision, Event, Phase};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{Hook, Reader, Settings, base64, fnv1a, host_error_text, store};
 use keel_plugin_sdk_http::{Url, post};
-
-keel_plugin_sdk::world!("lifecycle-plugin");
-
-struct EtcdRegister;
-export!(EtcdRegister);
 
 const PHASES: [Phase; 6] = [
     Phase::OnHealthy,
@@ -60,6 +54,7 @@ const PHASES: [Phase; 6] = [
 ];
 
 struct Config {
+    /// A placeholder when the setting is missing or wrong (a problem is recorded then).
     endpoint: Url,
     prefix: String,
     ttl: i64,
@@ -68,9 +63,8 @@ struct Config {
     timeout_ms: u32,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Config {
+    fn read(r: &mut Reader) -> Config {
         let endpoint = r.required_string("endpoint");
         let prefix = r
             .string("prefix")
@@ -88,14 +82,14 @@ impl Config {
                         url.to_string()
                     ),
                 );
-                None
+                Url::default()
             }
-            Some(Ok(url)) => Some(url),
+            Some(Ok(url)) => url,
             Some(Err(message)) => {
                 r.problem("endpoint", message);
-                None
+                Url::default()
             }
-            None => None,
+            None => Url::default(),
         };
         let address = match address.map(|a| host_port(&a)) {
             Some(Ok(address)) => Some(address),
@@ -105,16 +99,17 @@ impl Config {
             }
             None => None,
         };
-        let config = endpoint.map(|endpoint| Config {
+        Config {
             endpoint,
             prefix,
             ttl,
             address,
             timeout_ms,
-        });
-        // `endpoint` is None only if a problem was recorded, so `finish` returns Err then.
-        r.finish(config)
-            .map(|c| c.expect("a missing endpoint is a problem"))
+        }
+    }
+
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Network(self.endpoint.network())]
     }
 }
 
@@ -150,45 +145,30 @@ fn host_port(text: &str) -> Result<(String, u16), String> {
     }
 }
 
-impl Plugin for EtcdRegister {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "etcd-register".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Registers a healthy service's address in etcd under a lease kept alive \
+impl Hook for Config {
+    const NAME: &'static str = "etcd-register";
+    const DESCRIPTION: &'static str = "Registers a healthy service's address in etcd under a lease kept alive \
                           by its checks, and removes it when the service stops or fails (works \
-                          without the store grant: the lease is read back from etcd)"
-                .into(),
-        }
-    }
-}
+                          without the store grant: the lease is read back from etcd)";
 
-impl Lifecycle for EtcdRegister {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
-
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::Network(config.endpoint.network())],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn phases(_settings: Settings) -> Vec<Phase> {
+    fn phases(&self) -> Vec<Phase> {
         PHASES.to_vec()
     }
 
-    fn run(service: ServiceInfo, event: Event, settings: Settings) -> Result<Decision, String> {
-        let config = Config::read(&settings).map_err(|p| problems_text(&p))?;
+    fn phases_of_invalid_settings() -> Vec<Phase> {
+        PHASES.to_vec()
+    }
+
+    fn run(&self, service: &ServiceInfo, event: &Event) -> Result<Decision, String> {
+        let config = self;
         let etcd = Etcd {
-            config: &config,
+            config,
             key: format!("{}{}", config.prefix, service.name),
         };
         match event.phase {
-            Phase::OnHealthy => etcd.register(&service, &event, None)?,
+            Phase::OnHealthy => etcd.register(service, event, None)?,
             // Only a passing check keeps the registration alive.
-            Phase::OnCheck if event.consecutive_failures == 0 => etcd.refresh(&service, &event)?,
+            Phase::OnCheck if event.consecutive_failures == 0 => etcd.refresh(service, event)?,
             Phase::BeforeStop | Phase::OnUnhealthy => {
                 if let Err(why) = etcd.deregister() {
                     host::log(
@@ -200,12 +180,11 @@ impl Lifecycle for EtcdRegister {
             Phase::AfterStop | Phase::OnFailed => etcd.deregister()?,
             _ => {}
         }
-        Ok(Decision {
-            verdict: Verdict::Proceed,
-            env: Vec::new(),
-        })
+        Ok(Decision::proceed())
     }
 }
+
+keel_plugin_sdk::lifecycle_hook!(Config);
 
 /// One service's registration in one etcd.
 struct Etcd<'c> {

@@ -11,26 +11,18 @@
 //! `path` may be absolute or relative to the config file's directory. The plugin looks at the
 //! path's metadata only, through the host's `stat-path`, and `needs` asks for exactly that path.
 
-use exports::keel::plugin::health_check::{CheckResult, Guest as HealthCheck};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::{self, PathInfo};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, host_error_text, problems_text};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{HealthCheck, Reader, Settings, host_error_text};
 
-keel_plugin_sdk::world!("health-check-plugin");
-
-struct File;
-export!(File);
-
-struct Config {
+struct File {
     path: String,
     must_exist: bool,
     max_age_ms: Option<u64>,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for File {
+    fn read(r: &mut Reader) -> File {
         let path = r.required_string("path").unwrap_or_default();
         let must_exist = r.bool("must_exist").unwrap_or(true);
         let max_age = r.seconds("max_age", 0.0, 366.0 * 86400.0);
@@ -41,11 +33,15 @@ impl Config {
                  must_exist = false",
             );
         }
-        r.finish(Config {
+        File {
             path,
             must_exist,
             max_age_ms: max_age.map(|s| (s * 1000.0).round() as u64),
-        })
+        }
+    }
+
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Path(self.path.clone())]
     }
 }
 
@@ -59,39 +55,13 @@ fn secs(ms: u64) -> String {
     }
 }
 
-impl Plugin for File {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "file".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Healthy when a file exists (or must not), optionally modified recently"
-                .into(),
-        }
-    }
-}
-
 impl HealthCheck for File {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
+    const NAME: &'static str = "file";
+    const DESCRIPTION: &'static str =
+        "Healthy when a file exists (or must not), optionally modified recently";
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::Path(config.path)],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn check(_service: ServiceInfo, settings: Settings, _timeout_ms: u32) -> CheckResult {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return CheckResult {
-                    healthy: false,
-                    message: problems_text(&problems),
-                };
-            }
-        };
+    fn check(&self, _service: &ServiceInfo, _timeout_ms: u32) -> Result<String, String> {
+        let config = self;
         let path = &config.path;
         let (healthy, message) = match host::stat_path(path) {
             Err(e) => (
@@ -123,6 +93,8 @@ impl HealthCheck for File {
                 None => (true, format!("{path} exists")),
             },
         };
-        CheckResult { healthy, message }
+        if healthy { Ok(message) } else { Err(message) }
     }
 }
+
+keel_plugin_sdk::health_check!(File);

@@ -11,41 +11,34 @@
 //! TLS for https) and checks the authority against the granted `network("host:port")`.
 //! The response body is not read.
 
-use exports::keel::plugin::health_check::{CheckResult, Guest as HealthCheck};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, authority, problems_text};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{HealthCheck, Reader, Settings, authority};
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::poll;
 
-keel_plugin_sdk::world!("health-check-plugin");
-
-struct Http;
-export!(Http);
-
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
 
 struct Config {
+    /// A placeholder when the setting is missing or wrong (a problem is recorded then).
     endpoint: Endpoint,
     expected_status: u16,
     method: &'static str,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Config {
+    fn read(r: &mut Reader) -> Config {
         let endpoint = r.required_string("endpoint");
         let expected_status = r.integer("expected_status", 100, 599).unwrap_or(200) as u16;
         let method = r.string("method");
         let endpoint = match endpoint.map(|e| Endpoint::parse(&e)) {
-            Some(Ok(endpoint)) => Some(endpoint),
+            Some(Ok(endpoint)) => endpoint,
             Some(Err(message)) => {
                 r.problem("endpoint", message);
-                None
+                Endpoint::default()
             }
-            None => None,
+            None => Endpoint::default(),
         };
         let method = match method {
             None => "GET",
@@ -61,18 +54,23 @@ impl Config {
                 }
             },
         };
-        let config = endpoint.map(|endpoint| Config {
+        Config {
             endpoint,
             expected_status,
             method,
-        });
-        // `endpoint` is None only if a problem was recorded, so `finish` returns Err then.
-        r.finish(config)
-            .map(|c| c.expect("a missing endpoint is a problem"))
+        }
+    }
+
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Network(authority(
+            &self.endpoint.host,
+            self.endpoint.port,
+        ))]
     }
 }
 
 /// The parts of an `http://` or `https://` URL that a request needs.
+#[derive(Default)]
 struct Endpoint {
     https: bool,
     host: String,
@@ -149,61 +147,31 @@ impl Endpoint {
     }
 }
 
-impl Plugin for Http {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "http".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Healthy when an HTTP request answers with the expected status".into(),
-        }
-    }
-}
+impl HealthCheck for Config {
+    const NAME: &'static str = "http";
+    const DESCRIPTION: &'static str =
+        "Healthy when an HTTP request answers with the expected status";
 
-impl HealthCheck for Http {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
-
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(c) => vec![Capability::Network(authority(
-                &c.endpoint.host,
-                c.endpoint.port,
-            ))],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn check(_service: ServiceInfo, settings: Settings, timeout_ms: u32) -> CheckResult {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return CheckResult {
-                    healthy: false,
-                    message: problems_text(&problems),
-                };
-            }
-        };
+    fn check(&self, _service: &ServiceInfo, timeout_ms: u32) -> Result<String, String> {
+        let config = self;
         match request(&config, timeout_ms) {
-            Ok(status) if status == config.expected_status => CheckResult {
-                healthy: true,
-                message: format!("HTTP status {status} matches expected"),
-            },
-            Ok(status) => CheckResult {
-                healthy: false,
-                message: format!("HTTP status {status}, expected {}", config.expected_status),
-            },
-            Err(why) => CheckResult {
-                healthy: false,
-                message: format!(
-                    "HTTP {} {} failed: {why}",
-                    config.method,
-                    config.endpoint.url()
-                ),
-            },
+            Ok(status) if status == config.expected_status => {
+                Ok(format!("HTTP status {status} matches expected"))
+            }
+            Ok(status) => Err(format!(
+                "HTTP status {status}, expected {}",
+                config.expected_status
+            )),
+            Err(why) => Err(format!(
+                "HTTP {} {} failed: {why}",
+                config.method,
+                config.endpoint.url()
+            )),
         }
     }
 }
+
+keel_plugin_sdk::health_check!(Config);
 
 /// Sends the request and waits for the response head, at most `timeout_ms` in all.
 fn request(config: &Config, timeout_ms: u32) -> Result<u16, String> {

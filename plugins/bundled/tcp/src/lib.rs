@@ -11,25 +11,17 @@
 //! `network("host:port")`: one host call per check instead of a socket, two streams and two
 //! pollables through `wasi:sockets`.
 
-use exports::keel::plugin::health_check::{CheckResult, Guest as HealthCheck};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::{self, HostError};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, authority, problems_text};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{HealthCheck, Reader, Settings, authority};
 
-keel_plugin_sdk::world!("health-check-plugin");
-
-struct Tcp;
-export!(Tcp);
-
-struct Config {
+struct Tcp {
     host: String,
     port: u16,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Tcp {
+    fn read(r: &mut Reader) -> Tcp {
         let host = r.string("host");
         let port = r.required_integer("port", 1, 65535);
         let host = match host {
@@ -44,65 +36,33 @@ impl Config {
             );
         }
         let port = port.map(|p| p as u16).unwrap_or_default();
-        r.finish(Config { host, port })
+        Tcp { host, port }
     }
 
-    fn authority(&self) -> String {
-        authority(&self.host, self.port)
-    }
-}
-
-impl Plugin for Tcp {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "tcp".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Healthy when a TCP connection to host:port opens".into(),
-        }
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Network(authority(&self.host, self.port))]
     }
 }
 
 impl HealthCheck for Tcp {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
+    const NAME: &'static str = "tcp";
+    const DESCRIPTION: &'static str = "Healthy when a TCP connection to host:port opens";
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::Network(config.authority())],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn check(_service: ServiceInfo, settings: Settings, timeout_ms: u32) -> CheckResult {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return CheckResult {
-                    healthy: false,
-                    message: problems_text(&problems),
+    fn check(&self, _service: &ServiceInfo, timeout_ms: u32) -> Result<String, String> {
+        let target = authority(&self.host, self.port);
+        // Asks the host to probe `host:port`.
+        match host::tcp_probe(&self.host, self.port, timeout_ms) {
+            Ok(()) => Ok(format!("TCP connection to {target} succeeded")),
+            Err(e) => {
+                let why = match e {
+                    HostError::Failed(why) => why,
+                    HostError::TimedOut => format!("timed out after {timeout_ms} ms"),
+                    HostError::Denied(why) => format!("denied: {why}"),
                 };
+                Err(format!("TCP connection to {target} failed: {why}"))
             }
-        };
-        let target = config.authority();
-        match connect(&config, timeout_ms) {
-            Ok(()) => CheckResult {
-                healthy: true,
-                message: format!("TCP connection to {target} succeeded"),
-            },
-            Err(why) => CheckResult {
-                healthy: false,
-                message: format!("TCP connection to {target} failed: {why}"),
-            },
         }
     }
 }
 
-/// Asks the host to probe `host:port`.
-fn connect(config: &Config, timeout_ms: u32) -> Result<(), String> {
-    host::tcp_probe(&config.host, config.port, timeout_ms).map_err(|e| match e {
-        HostError::Failed(why) => why,
-        HostError::TimedOut => format!("timed out after {timeout_ms} ms"),
-        HostError::Denied(why) => format!("denied: {why}"),
-    })
-}
+keel_plugin_sdk::health_check!(Tcp);

@@ -16,29 +16,21 @@
 //! The exchange goes through the host's `unix-exchange`, and `needs` asks for exactly the
 //! socket's path (absolute, or relative to the config file's directory).
 
-use exports::keel::plugin::health_check::{CheckResult, Guest as HealthCheck};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::{self, HostError};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{Reader, host_error_text, problems_text};
-
-keel_plugin_sdk::world!("health-check-plugin");
-
-struct Unix;
-export!(Unix);
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{HealthCheck, Reader, Settings, host_error_text};
 
 /// The longest reply line read.
 const MAX_REPLY: u32 = 4096;
 
-struct Config {
+struct Unix {
     path: String,
     send: Option<String>,
     expect: Option<String>,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Unix {
+    fn read(r: &mut Reader) -> Unix {
         let path = r.required_string("path").unwrap_or_default();
         let send = r.string("send");
         let expect = r.string("expect");
@@ -54,17 +46,11 @@ impl Config {
         {
             r.problem("send", "expected one line, found several");
         }
-        r.finish(Config { path, send, expect })
+        Unix { path, send, expect }
     }
-}
 
-impl Plugin for Unix {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "unix".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Healthy when a Unix socket accepts a connection (and answers)".into(),
-        }
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::UnixSocket(self.path.clone())]
     }
 }
 
@@ -77,27 +63,12 @@ fn shown(reply: &str) -> String {
 }
 
 impl HealthCheck for Unix {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
-    }
+    const NAME: &'static str = "unix";
+    const DESCRIPTION: &'static str =
+        "Healthy when a Unix socket accepts a connection (and answers)";
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::UnixSocket(config.path)],
-            Err(_) => Vec::new(),
-        }
-    }
-
-    fn check(_service: ServiceInfo, settings: Settings, timeout_ms: u32) -> CheckResult {
-        let config = match Config::read(&settings) {
-            Ok(config) => config,
-            Err(problems) => {
-                return CheckResult {
-                    healthy: false,
-                    message: problems_text(&problems),
-                };
-            }
-        };
+    fn check(&self, _service: &ServiceInfo, timeout_ms: u32) -> Result<String, String> {
+        let config = self;
         let path = &config.path;
         let request = config.send.as_ref().map(|line| {
             let mut bytes = line.clone().into_bytes();
@@ -112,22 +83,15 @@ impl HealthCheck for Unix {
         {
             Ok(reply) => String::from_utf8_lossy(&reply).into_owned(),
             Err(HostError::TimedOut) if wants_reply => {
-                return CheckResult {
-                    healthy: false,
-                    message: format!("no reply line from {path} within {timeout_ms} ms"),
-                };
+                return Err(format!("no reply line from {path} within {timeout_ms} ms"));
             }
             Err(HostError::TimedOut) => {
-                return CheckResult {
-                    healthy: false,
-                    message: format!("connecting to {path} timed out after {timeout_ms} ms"),
-                };
+                return Err(format!(
+                    "connecting to {path} timed out after {timeout_ms} ms"
+                ));
             }
             Err(e) => {
-                return CheckResult {
-                    healthy: false,
-                    message: format!("cannot connect to {path}: {}", host_error_text(&e)),
-                };
+                return Err(format!("cannot connect to {path}: {}", host_error_text(&e)));
             }
         };
         let (healthy, message) = match (&config.expect, wants_reply) {
@@ -149,6 +113,8 @@ impl HealthCheck for Unix {
             ),
             (None, _) => (true, format!("{path} answered {}", shown(&reply))),
         };
-        CheckResult { healthy, message }
+        if healthy { Ok(message) } else { Err(message) }
     }
 }
+
+keel_plugin_sdk::health_check!(Unix);

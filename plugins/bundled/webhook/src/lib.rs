@@ -30,41 +30,14 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use exports::keel::plugin::lifecycle::{
-    Decision, Event, ExitStatus, Guest as Lifecycle, Phase, Verdict,
-};
-use exports::keel::plugin::plugin::{Guest as Plugin, PluginInfo};
 use keel_plugin_sdk::host::{self, HostError, Level};
 use keel_plugin_sdk::json::{self, Object};
-use keel_plugin_sdk::types::{Capability, Problem, ServiceInfo, Settings};
-use keel_plugin_sdk::{
-    CAUSE_NAMES, PHASE_NAMES, Reader, fnv1a, host_error_text, problems_text, store,
-};
+use keel_plugin_sdk::lifecycle::{Decision, Event, ExitStatus, Phase};
+use keel_plugin_sdk::types::{Capability, ServiceInfo};
+use keel_plugin_sdk::{Hook, PHASE_NAMES, Reader, Settings, fnv1a, host_error_text, store};
 use keel_plugin_sdk_http::{Url, header_problem, post};
 
-keel_plugin_sdk::world!("lifecycle-plugin");
-
-struct Webhook;
-export!(Webhook);
-
-/// Every phase, in the WIT's order (so `PHASES[i] as usize == i`, see `PHASE_NAMES`).
-const PHASES: [Phase; 9] = [
-    Phase::BeforeStart,
-    Phase::AfterStart,
-    Phase::OnHealthy,
-    Phase::OnCheck,
-    Phase::BeforeStop,
-    Phase::AfterStop,
-    Phase::BeforeRestart,
-    Phase::OnUnhealthy,
-    Phase::OnFailed,
-];
-
 const DEFAULT_PHASES: [Phase; 3] = [Phase::OnFailed, Phase::OnUnhealthy, Phase::OnHealthy];
-
-fn phase_name(phase: Phase) -> &'static str {
-    PHASE_NAMES[phase as usize]
-}
 
 /// Store keys of the last notification sent per URL and service start with this; the value is
 /// `UNTIL FINGERPRINT`: when its de-duplication window ends (Unix ms, decimal), so any entry can
@@ -75,6 +48,7 @@ const SENT_PREFIX: &str = "last/";
 const PRUNE_ABOVE: usize = 256;
 
 struct Config {
+    /// A placeholder when the setting is missing or wrong (a problem is recorded then).
     url: Url,
     phases: Vec<Phase>,
     dedup_ms: u64,
@@ -82,9 +56,8 @@ struct Config {
     headers: Vec<(String, String)>,
 }
 
-impl Config {
-    fn read(settings: &Settings) -> Result<Config, Vec<Problem>> {
-        let mut r = Reader::new(settings);
+impl Settings for Config {
+    fn read(r: &mut Reader) -> Config {
         let url = r.required_string("url");
         let phases = r.list_of("phases", &PHASE_NAMES);
         let dedup_seconds = r.integer("dedup_seconds", 0, 7 * 86_400).unwrap_or(60);
@@ -92,12 +65,12 @@ impl Config {
         let headers = r.string_table("headers").unwrap_or_default();
 
         let url = match url.map(|u| Url::parse(&u)) {
-            Some(Ok(url)) => Some(url),
+            Some(Ok(url)) => url,
             Some(Err(message)) => {
                 r.problem("url", message);
-                None
+                Url::default()
             }
-            None => None,
+            None => Url::default(),
         };
         let phases = match phases {
             Some(names) if names.is_empty() => {
@@ -107,7 +80,7 @@ impl Config {
                 );
                 Vec::new()
             }
-            Some(names) => names.iter().map(|n| phase_named(n)).collect(),
+            Some(names) => names.iter().filter_map(|n| Phase::named(n)).collect(),
             None => DEFAULT_PHASES.to_vec(),
         };
         for (name, value) in &headers {
@@ -115,64 +88,42 @@ impl Config {
                 r.problem("headers", message);
             }
         }
-        let config = url.map(|url| Config {
+        Config {
             url,
             phases,
             dedup_ms: dedup_seconds as u64 * 1000,
             timeout_ms,
             headers,
-        });
-        // `url` is None only if a problem was recorded, so `finish` returns Err then.
-        r.finish(config)
-            .map(|c| c.expect("a missing url is a problem"))
+        }
+    }
+
+    fn needs(&self) -> Vec<Capability> {
+        vec![Capability::Network(self.url.network())]
     }
 }
 
-fn phase_named(name: &str) -> Phase {
-    let index = PHASE_NAMES.iter().position(|n| *n == name);
-    PHASES[index.expect("list_of admits only phase names")]
-}
-
-impl Plugin for Webhook {
-    fn describe() -> PluginInfo {
-        PluginInfo {
-            name: "webhook".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            description: "Posts JSON to a URL when a service fails or its health changes; a \
+impl Hook for Config {
+    const NAME: &'static str = "webhook";
+    const DESCRIPTION: &'static str = "Posts JSON to a URL when a service fails or its health changes; a \
                           notification that repeats the service's last one is sent at most once \
-                          per dedup_seconds (kept in the store when granted)"
-                .into(),
-        }
-    }
-}
+                          per dedup_seconds (kept in the store when granted)";
 
-impl Lifecycle for Webhook {
-    fn validate(settings: Settings) -> Vec<Problem> {
-        Config::read(&settings).err().unwrap_or_default()
+    fn phases(&self) -> Vec<Phase> {
+        self.phases.clone()
     }
 
-    fn needs(settings: Settings) -> Vec<Capability> {
-        match Config::read(&settings) {
-            Ok(config) => vec![Capability::Network(config.url.network())],
-            Err(_) => Vec::new(),
-        }
+    fn phases_of_invalid_settings() -> Vec<Phase> {
+        DEFAULT_PHASES.to_vec()
     }
 
-    fn phases(settings: Settings) -> Vec<Phase> {
-        match Config::read(&settings) {
-            Ok(config) => config.phases,
-            Err(_) => DEFAULT_PHASES.to_vec(),
-        }
-    }
-
-    fn run(service: ServiceInfo, event: Event, settings: Settings) -> Result<Decision, String> {
-        let config = Config::read(&settings).map_err(|p| problems_text(&p))?;
+    fn run(&self, service: &ServiceInfo, event: &Event) -> Result<Decision, String> {
+        let config = self;
         let record = (config.dedup_ms > 0).then(|| {
             let hash = fnv1a(&[config.url.to_string().as_bytes(), service.name.as_bytes()]);
             format!("{SENT_PREFIX}{hash:016x}")
         });
         let fingerprint = fnv1a(&[
-            phase_name(event.phase).as_bytes(),
+            event.phase.name().as_bytes(),
             b"\n",
             event.reason.as_bytes(),
         ]);
@@ -186,16 +137,16 @@ impl Lifecycle for Webhook {
                 &format!(
                     "{} {} not sent again: the same notification went out less than {} s ago",
                     service.name,
-                    phase_name(event.phase),
+                    event.phase.name(),
                     config.dedup_ms / 1000
                 ),
             );
-            return Ok(proceed());
+            return Ok(Decision::proceed());
         }
 
-        let body = payload(&service, &event);
+        let body = payload(service, event);
         if let Err(why) = deliver(&config, &body) {
-            if !blocks(event.phase) {
+            if !event.phase.blocks() {
                 return Err(why);
             }
             host::log(
@@ -203,10 +154,10 @@ impl Lifecycle for Webhook {
                 &format!(
                     "{why}; {} {} not delivered (in a blocking phase the verdict is still proceed)",
                     service.name,
-                    phase_name(event.phase)
+                    event.phase.name()
                 ),
             );
-            return Ok(proceed());
+            return Ok(Decision::proceed());
         }
         if let Some(key) = &record {
             remember(
@@ -216,17 +167,11 @@ impl Lifecycle for Webhook {
                 event.time_ms,
             );
         }
-        Ok(proceed())
+        Ok(Decision::proceed())
     }
 }
 
-/// Whether the host waits for the verdict of `phase`.
-fn blocks(phase: Phase) -> bool {
-    matches!(
-        phase,
-        Phase::BeforeStart | Phase::BeforeStop | Phase::BeforeRestart | Phase::OnUnhealthy
-    )
-}
+keel_plugin_sdk::lifecycle_hook!(Config);
 
 /// POSTs `body` to the configured URL; an error says why it was not delivered.
 fn deliver(config: &Config, body: &str) -> Result<(), String> {
@@ -252,13 +197,6 @@ fn deliver(config: &Config, body: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-fn proceed() -> Decision {
-    Decision {
-        verdict: Verdict::Proceed,
-        env: Vec::new(),
-    }
 }
 
 /// Set once the plugin has said that it works without the store.
@@ -339,7 +277,7 @@ fn remember(key: &str, until_ms: u64, fingerprint: u64, now_ms: u64) {
 /// (`last_exit` is `{"code": N}`, `{"signal": "SIGKILL"}` or `"unknown"`), plus `text`, one
 /// line for chat webhooks that show a `text` field.
 fn payload(service: &ServiceInfo, event: &Event) -> String {
-    let phase = phase_name(event.phase);
+    let phase = event.phase.name();
     let last_exit = event.last_exit.as_ref().map(|exit| match exit {
         ExitStatus::Code(code) => {
             let mut o = Object::new();
@@ -370,7 +308,7 @@ fn payload(service: &ServiceInfo, event: &Event) -> String {
     let mut o = Object::new();
     o.string("service", &service.name)
         .string("phase", phase)
-        .string("cause", CAUSE_NAMES[event.cause as usize])
+        .string("cause", event.cause.name())
         .string("time", &rfc3339(event.time_ms))
         .integer("time_ms", event.time_ms)
         .opt_integer("pid", event.pid)
