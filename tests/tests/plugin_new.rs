@@ -5,7 +5,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
-use keel_e2e::{Run, keel, repo_root};
+use std::time::Duration;
+
+use keel_e2e::{Platform, Run, keel, repo_root};
 
 /// `keel ARGS` in `dir`.
 fn keel_in(dir: &Path, args: &[&str]) -> Run {
@@ -158,6 +160,63 @@ fn each_kind_builds_and_runs_as_written() {
     let r = keel_in(dir.path(), &["plugins", "call", &hook, "on-failed"]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("proceed"), "{}", r.stdout);
+
+    // Installed into a platform's plugins directory, granted, and run by a daemon.
+    let port = keel_e2e::free_port();
+    let p = Platform::new(&format!(
+        r#"
+[plugins]
+dir = "plugins"
+[plugins.grants.port-open]
+network = ["127.0.0.1:{port}"]
+[plugins.grants.my-runner]
+paths = ["/bin/sleep"]
+
+[services.web.deployment]
+mode = "binary"
+[services.web.deployment.binary]
+binary_path = "/usr/bin/python3"
+args = ["-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+[services.web.health_check]
+type = "port-open"
+interval = 1
+[services.web.health_check.port-open]
+host = "127.0.0.1"
+port = {port}
+
+[services.job.deployment]
+mode = "my-runner"
+[services.job.deployment.my-runner]
+program = "/bin/sleep"
+args = ["300"]
+[[services.job.hooks]]
+plugin = "event-log"
+settings = {{ phases = ["before-start"] }}
+"#
+    ));
+    for file in [&check, &mode, &hook] {
+        let r = p.keel(&["plugins", "install", file, "--dir", "plugins"]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    }
+    let r = p.keel(&["platform", "start"]);
+    assert_eq!(r.code, 0, "{}{}\n{}", r.stdout, r.stderr, p.daemon_log());
+    let web = p.wait_for("web", Duration::from_secs(30), |s| {
+        s["health"]["state"] == "healthy"
+    });
+    assert!(
+        web["health"]["last"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("accepts connections")),
+        "{web}"
+    );
+    let job = p.wait_for("job", Duration::from_secs(30), |s| s["status"] == "running");
+    assert!(job["pid"].as_i64().is_some(), "{job}");
+    assert!(
+        p.log("job")
+            .contains("[hook event-log] before-start: proceed"),
+        "{}",
+        p.log("job")
+    );
 
     // The directory is not overwritten.
     let sdk = repo_root().join("plugins/sdk").display().to_string();
