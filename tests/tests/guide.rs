@@ -48,7 +48,8 @@ fn run_guide(tag: &str) -> String {
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTUP_TOOLCHAIN")
-        .env("CARGO_TARGET_DIR", dir.path().join("target"))
+        // Each crate builds into its own target/, where the guide looks for it.
+        .env_remove("CARGO_TARGET_DIR")
         // The SDK's dependencies are in cargo's cache from the plugins' own build.
         .env("CARGO_NET_OFFLINE", "true")
         .output()
