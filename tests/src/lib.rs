@@ -303,3 +303,37 @@ pub fn scrape(p: &Platform) -> String {
     s.read_to_string(&mut out).unwrap();
     out.split_once("\r\n\r\n").unwrap().1.to_string()
 }
+
+/// A service (Python) that listens on 127.0.0.1:`port` after `delay` seconds, printing
+/// `listening on PORT`, checked by tcp every second and restarted always; `extra` lines go in
+/// its table. The live views' tests watch it go down and come back.
+pub fn tcp_listener_service(name: &str, port: u16, delay: f64, extra: &str) -> String {
+    let script = format!(
+        "import socket,time\n\
+         time.sleep({delay})\n\
+         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1',{port})); s.listen(64)\n\
+         print('listening on {port}', flush=True)\n\
+         while True:\n\
+         \x20   c,_=s.accept(); c.close()\n"
+    );
+    format!(
+        r#"
+[services.{name}]
+{extra}
+[services.{name}.deployment]
+mode = "binary"
+[services.{name}.deployment.binary]
+binary_path = "/usr/bin/python3"
+args = ["-c", {script:?}]
+[services.{name}.startup]
+restart = "always"
+[services.{name}.health_check]
+type = "tcp"
+interval = 1
+[services.{name}.health_check.tcp]
+host = "127.0.0.1"
+port = {port}
+"#
+    )
+}

@@ -6,39 +6,7 @@ use keel_e2e::free_port;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use keel_e2e::{Platform, keel_bin, shared_cache};
-
-/// A service that listens on `port` after `delay` seconds, checked by tcp.
-fn listener(name: &str, port: u16, delay: f64, extra: &str) -> String {
-    let script = format!(
-        "import socket,time\n\
-         time.sleep({delay})\n\
-         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-         s.bind(('127.0.0.1',{port})); s.listen(64)\n\
-         print('listening', flush=True)\n\
-         while True:\n\
-         \x20   c,_=s.accept(); c.close()\n"
-    );
-    format!(
-        r#"
-[services.{name}]
-{extra}
-[services.{name}.deployment]
-mode = "binary"
-[services.{name}.deployment.binary]
-binary_path = "/usr/bin/python3"
-args = ["-c", {script:?}]
-[services.{name}.startup]
-restart = "always"
-[services.{name}.health_check]
-type = "tcp"
-interval = 1
-[services.{name}.health_check.tcp]
-host = "127.0.0.1"
-port = {port}
-"#
-    )
-}
+use keel_e2e::{Platform, keel_bin, shared_cache, tcp_listener_service as listener};
 
 /// A tmux server of the test's own, running `keel top` for `p` in an 80×24 window.
 struct Screen {

@@ -16,41 +16,9 @@ use browser::{Chrome, WAIT, chromium, click, eval, step, wait_js};
 use chromiumoxide::Page;
 use chromiumoxide::cdp::browser_protocol::emulation::SetDeviceMetricsOverrideParams;
 use chromiumoxide::page::ScreenshotParams;
-use keel_e2e::{Platform, free_port, repo_root};
+use keel_e2e::{Platform, free_port, repo_root, tcp_listener_service as listener};
 
 const TOKEN: &str = "a-token-for-the-web-test-0123456789";
-
-/// A service listening on `port` after `delay` seconds, checked by tcp, restarted always.
-fn listener(name: &str, port: u16, delay: f64, extra: &str) -> String {
-    let script = format!(
-        "import socket,time\n\
-         time.sleep({delay})\n\
-         s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-         s.bind(('127.0.0.1',{port})); s.listen(64)\n\
-         print('listening on {port}', flush=True)\n\
-         while True:\n\
-         \x20   c,_=s.accept(); c.close()\n"
-    );
-    format!(
-        r#"
-[services.{name}]
-{extra}
-[services.{name}.deployment]
-mode = "binary"
-[services.{name}.deployment.binary]
-binary_path = "/usr/bin/python3"
-args = ["-c", {script:?}]
-[services.{name}.startup]
-restart = "always"
-[services.{name}.health_check]
-type = "tcp"
-interval = 1
-[services.{name}.health_check.tcp]
-host = "127.0.0.1"
-port = {port}
-"#
-    )
-}
 
 /// A service that prints 300 numbered lines, then the contents of `say` (to stdout, and with
 /// `-err` to stderr) each time the file appears, then removes it: the test decides when a line
